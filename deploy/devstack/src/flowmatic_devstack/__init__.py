@@ -1,0 +1,1 @@
+"""The flowmatic CLI and local stack."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for the real infrastructure (filled in by the devstack work)."""

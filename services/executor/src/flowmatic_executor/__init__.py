@@ -1,0 +1,1 @@
+"""Flowmatic executor service."""

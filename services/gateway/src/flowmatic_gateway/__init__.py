@@ -1,0 +1,1 @@
+"""Flowmatic gateway service."""

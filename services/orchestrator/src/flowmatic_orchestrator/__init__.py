@@ -1,0 +1,1 @@
+"""Flowmatic orchestrator service."""

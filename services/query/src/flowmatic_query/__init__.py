@@ -1,0 +1,1 @@
+"""Flowmatic query service."""
