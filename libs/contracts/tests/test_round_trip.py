@@ -48,7 +48,9 @@ EXAMPLES: dict[str, Payload] = {
     ),
     "UpdateWorkflow": commands.UpdateWorkflow(spec=SPEC, expected_version=3),
     "DeleteWorkflow": commands.DeleteWorkflow(expected_version=None),
-    "StartExecution": commands.StartExecution(workflow_id="wf_1", trigger_id="manual", input={"a": [1, 2.5, None]}),
+    "StartExecution": commands.StartExecution(
+        workflow_id="wf_1", workflow_version=1, spec=SPEC, trigger_id="manual", input={"a": [1, 2.5, None]}
+    ),
     "WorkflowCreated": events.WorkflowCreated(spec=SPEC, webhooks=[HOOK], encrypted_secrets={"trigger": "c"}),
     "WorkflowUpdated": events.WorkflowUpdated(spec=SPEC, webhooks=[HOOK]),
     "WorkflowDeleted": events.WorkflowDeleted(webhook_ids=["wh_1"]),
@@ -71,9 +73,10 @@ EXAMPLES: dict[str, Payload] = {
         trigger_id="trigger",
         payload={"x": "\u0000", "_webhook": {"method": "POST"}},
         idempotency_key="k",
+        spec=SPEC,
     ),
     "ExecutionStarted": events.ExecutionStarted(
-        workflow_id="wf", workflow_version=1, mode="webhook", trigger_id="t", input={}
+        workflow_id="wf", workflow_version=1, mode="webhook", trigger_id="t", input={}, spec=SPEC
     ),
     "StepScheduled": events.StepScheduled(node_id="n", node_type="delay", attempt=1, not_before="2026-01-01T00:00:00Z"),
     "StepRequested": events.StepRequested(

@@ -34,9 +34,18 @@ class DeleteWorkflow(Payload):
 
 @message("StartExecution", "command")
 class StartExecution(Payload):
-    """Run a workflow; the envelope's aggregateId is the new execution id (assigned by the gateway)."""
+    """Run a workflow; the envelope's aggregateId is the new execution id (assigned by the gateway).
+
+    The gateway resolves the workflow from its routing table and sends the definition it ran against, so the
+    execution is self-contained: its history says exactly which graph ran, and replay can run it again.
+    """
 
     workflow_id: str
-    trigger_id: str | None = None
+    workflow_version: int
+    spec: WorkflowSpec
+    trigger_id: str
     input: Any = None
-    mode: Literal["manual"] = "manual"
+    mode: Literal["manual", "replay"] = "manual"
+    replay_of: str | None = None
+    # replay from a node: the recorded outputs of the nodes before it, reused instead of run again
+    reused_outputs: dict[str, Any] = Field(default_factory=dict)

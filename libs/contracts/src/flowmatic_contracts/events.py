@@ -79,6 +79,8 @@ class WebhookReceived(Payload):
     trigger_id: str
     payload: dict[str, Any]
     idempotency_key: str | None = None
+    # the definition the gateway routed to (secrets stripped), so the execution is self-contained
+    spec: WorkflowSpec
 
 
 # ---- executions --------------------------------------------------------------------------------------------------
@@ -101,7 +103,9 @@ class ExecutionStarted(Payload):
     mode: Literal["webhook", "manual", "replay"]
     trigger_id: str
     input: Any
+    spec: WorkflowSpec
     replay_of: str | None = None
+    reused_outputs: dict[str, Any] = Field(default_factory=dict)
 
 
 @message("StepScheduled", "event")
