@@ -115,6 +115,8 @@ class StepScheduled(Payload):
     node_id: str
     node_type: str
     attempt: int
+    # what the node receives as `$input`, recorded so a retry or a timer resumes with the same input
+    input: Any = None
     not_before: str | None = None
 
 
@@ -130,7 +132,8 @@ class StepRequested(Payload):
     attempt: int
     parameters: dict[str, Any]
     input: Any
-    # what expressions may read: the execution input, node outputs so far, ids
+    # what expressions may read: {"input": execution input, "nodes": {nodeId: output},
+    # "execution": {"id"}, "workflow": {"id", "version"}}; `$input` is the `input` field above
     context: dict[str, Any]
     timeout_seconds: float | None = None
 
