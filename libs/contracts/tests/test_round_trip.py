@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from flowmatic_contracts import commands, events
 from flowmatic_contracts.envelope import (
     Actor,
