@@ -256,9 +256,7 @@ class ExpressionContext:
         return self.now
 
 
-def step_context(
-    *, execution_input: Any, node_outputs: Mapping[str, Any], now: str | None = None
-) -> dict[str, Any]:
+def step_context(*, execution_input: Any, node_outputs: Mapping[str, Any], now: str | None = None) -> dict[str, Any]:
     """The wire form of `StepRequested.context` (the orchestrator builds it; ids travel in the request itself)."""
     context: dict[str, Any] = {"input": execution_input, "nodes": dict(node_outputs)}
     if now is not None:
