@@ -242,6 +242,12 @@ def test_step_context_round_trips_through_the_wire_form() -> None:
     assert render_string("{{$node.first.total}}-{{$input.n}}-{{event}}", context) == "1-2-order.created"
     assert render_string("{{$now}}", context) == "T"
     assert render_string("{{$execution.id}}/{{$workflow.id}}@{{$workflow.version}}", context) == "ex_9/wf_9@2"
+    from_wire = context_from_step(
+        step_context(execution_input={}, node_outputs={}, execution_id="e1", workflow_id="w1", workflow_version=4),
+        node_input=None,
+        now="T",
+    )
+    assert render_string("{{$execution.id}}/{{$workflow.id}}@{{$workflow.version}}", from_wire) == "e1/w1@4"
     pinned = context_from_step(
         step_context(execution_input={}, node_outputs={}, now="fixed"),
         node_input=None,

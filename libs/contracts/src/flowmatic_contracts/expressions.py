@@ -256,9 +256,23 @@ class ExpressionContext:
         return self.now
 
 
-def step_context(*, execution_input: Any, node_outputs: Mapping[str, Any], now: str | None = None) -> dict[str, Any]:
-    """The wire form of `StepRequested.context` (the orchestrator builds it; ids travel in the request itself)."""
-    context: dict[str, Any] = {"input": execution_input, "nodes": dict(node_outputs)}
+def step_context(
+    *,
+    execution_input: Any,
+    node_outputs: Mapping[str, Any],
+    execution_id: str | None = None,
+    workflow_id: str | None = None,
+    workflow_version: int | None = None,
+    now: str | None = None,
+) -> dict[str, Any]:
+    """The wire form of `StepRequested.context`: `{"input", "nodes", "execution": {"id"}, "workflow": {"id",
+    "version"}, "now"?}`. The orchestrator builds it; `context_from_step` reads it back."""
+    context: dict[str, Any] = {
+        "input": execution_input,
+        "nodes": dict(node_outputs),
+        "execution": {"id": execution_id},
+        "workflow": {"id": workflow_id, "version": workflow_version},
+    }
     if now is not None:
         context["now"] = now
     return context
@@ -268,23 +282,30 @@ def context_from_step(
     wire: Mapping[str, Any],
     *,
     node_input: Any,
-    execution_id: str,
-    workflow_id: str,
-    workflow_version: int,
     now: str,
+    execution_id: str | None = None,
+    workflow_id: str | None = None,
+    workflow_version: int | None = None,
 ) -> ExpressionContext:
-    """Read `StepRequested.context` (as `step_context` wrote it); `now` is used when the context has none."""
+    """Read `StepRequested.context`. Ids given here win over the wire's (the request carries them itself);
+    `now` is used when the context pins none."""
     nodes = wire.get("nodes")
     wire_now = wire.get("now")
+    execution = _mapping(wire.get("execution"))
+    workflow = _mapping(wire.get("workflow"))
     return ExpressionContext(
         execution_input=wire.get("input"),
         node_input=node_input,
         node_outputs=nodes if isinstance(nodes, Mapping) else {},
-        execution_id=execution_id,
-        workflow_id=workflow_id,
-        workflow_version=workflow_version,
+        execution_id=execution_id if execution_id is not None else execution.get("id"),
+        workflow_id=workflow_id if workflow_id is not None else workflow.get("id"),
+        workflow_version=workflow_version if workflow_version is not None else workflow.get("version"),
         now=wire_now if isinstance(wire_now, str) else now,
     )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 class _Missing:
