@@ -1,0 +1,1 @@
+"""Kafka and in-memory implementations of what the processor needs."""

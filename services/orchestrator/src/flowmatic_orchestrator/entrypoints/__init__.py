@@ -1,0 +1,1 @@
+"""The orchestrator's entrypoints: the command processor loop and the health endpoints."""
