@@ -1,0 +1,24 @@
+"""Finding a topic's partitions for consumers that assign themselves every partition (no consumer group)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka import TopicPartition
+
+
+async def all_partitions(consumer: Any, topic: str, timeout_seconds: float = 30.0) -> list[TopicPartition]:
+    """Every partition of `topic`; waits (bounded) for the topic to appear in the cluster's metadata."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        # aiokafka has no public call for one topic's metadata without subscribing; the client's full
+        # metadata fetch is what `consumer.topics()` uses too, and it also returns the partitions.
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {topic} does not exist")
+        await asyncio.sleep(0.2)

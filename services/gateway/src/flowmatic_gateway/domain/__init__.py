@@ -1,0 +1,1 @@
+"""Pure, synchronous gateway logic: no I/O, no clock, no environment."""

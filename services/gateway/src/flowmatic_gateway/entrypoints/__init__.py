@@ -1,0 +1,1 @@
+"""HTTP entrypoints: the FastAPI app, its middleware and routes."""

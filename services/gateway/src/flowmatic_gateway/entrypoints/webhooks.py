@@ -1,0 +1,107 @@
+"""/api/webhooks/{webhookId}: where a webhook becomes an event (`WebhookReceived`, acks=all, before the 200)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from flowmatic_contracts import ids
+from flowmatic_contracts.envelope import Actor, new_envelope
+from flowmatic_contracts.events import WebhookReceived
+from flowmatic_gateway.domain.routing import WebhookRoute
+from flowmatic_gateway.domain.signatures import signature_matches
+from flowmatic_gateway.domain.webhook_payload import WebhookBodyError, build_payload
+from flowmatic_gateway.entrypoints.bodies import read_body
+from flowmatic_gateway.entrypoints.dependencies import AppSettings, Deps, GatewayDeps
+from flowmatic_gateway.entrypoints.problems import ProblemError
+from flowmatic_gateway.ports import BrokerUnavailableError
+
+router = APIRouter(tags=["webhooks"])
+log = logging.getLogger(__name__)
+WEBHOOK_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+SIGNATURE_HEADER = "X-Webhook-Signature"
+IDEMPOTENCY_HEADERS = ("idempotency-key", "webhook-id")
+
+
+async def _route(deps: GatewayDeps, webhook_id: str, timeout_seconds: float) -> WebhookRoute:
+    route = deps.webhooks.lookup(webhook_id)
+    if route is None:
+        # A miss may be a webhook created a moment ago through another gateway: read the log to its end first.
+        try:
+            await asyncio.wait_for(deps.webhooks.sync(), timeout=timeout_seconds)
+        except (TimeoutError, RuntimeError) as error:
+            log.warning("webhook routes could not catch up: %r", error)
+            raise ProblemError(503, "Webhook routes unavailable", "try again shortly") from None
+        route = deps.webhooks.lookup(webhook_id)
+    if route is None or not route.active:
+        raise ProblemError(404, detail="no active webhook with this id")
+    return route
+
+
+def _check_signature(deps: GatewayDeps, route: WebhookRoute, request: Request, body: bytes) -> None:
+    if route.encrypted_secret is None:
+        return
+    secret = deps.secrets.decrypt(route.encrypted_secret)
+    if not signature_matches(secret, body, request.headers.get(SIGNATURE_HEADER)):
+        raise ProblemError(401, detail=f"missing or wrong {SIGNATURE_HEADER} (sha256=<hex HMAC-SHA256 of the body>)")
+
+
+@router.api_route("/api/webhooks/{webhook_id}", methods=WEBHOOK_METHODS, summary="Deliver a webhook")
+async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSettings) -> JSONResponse:
+    """Start an execution of the webhook's workflow with the request as its input."""
+    route = await _route(deps, webhook_id, settings.command_timeout_seconds)
+    if request.method not in route.methods:
+        raise ProblemError(
+            405, detail="this webhook does not accept this method", headers={"Allow": ", ".join(route.methods)}
+        )
+    body = await read_body(request, route.max_body_bytes)
+    _check_signature(deps, route, request, body)
+    try:
+        payload: dict[str, Any] = build_payload(
+            webhook_id=webhook_id,
+            trigger_id=route.trigger_id,
+            method=request.method,
+            headers=request.headers.items(),
+            query=request.query_params.multi_items(),
+            content_type=request.headers.get("content-type"),
+            body=body,
+            received_at=datetime.fromtimestamp(deps.clock(), UTC).isoformat().replace("+00:00", "Z"),
+        )
+    except WebhookBodyError as error:
+        raise ProblemError(400, detail=str(error)) from None
+    execution_id = ids.new_id(ids.EXECUTION)
+    idempotency_key = next((request.headers[h] for h in IDEMPOTENCY_HEADERS if h in request.headers), None)
+    envelope = new_envelope(
+        WebhookReceived(
+            webhook_id=webhook_id,
+            workflow_id=route.workflow_id,
+            workflow_version=route.workflow_version,
+            trigger_id=route.trigger_id,
+            payload=payload,
+            idempotency_key=idempotency_key,
+        ),
+        aggregate_id=execution_id,
+        actor=Actor(kind="webhook", id=webhook_id),
+        correlation_id=ids.new_id(ids.CORRELATION),
+    )
+    try:
+        await deps.deliveries.send(envelope)
+    except BrokerUnavailableError:
+        raise ProblemError(
+            503, "Broker unavailable", "the delivery could not be recorded; nothing was started"
+        ) from None
+    return JSONResponse(
+        {
+            "status": "success",
+            "message": "Webhook received and workflow triggered",
+            "webhookId": webhook_id,
+            "workflowId": route.workflow_id,
+            "executionId": execution_id,
+            "executionStatus": "RUNNING",
+        }
+    )
