@@ -1,0 +1,68 @@
+"""Kafka clients of the query service: the projector's consumer and the end-offset reader of the sync barrier."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from flowmatic_query.domain.partitions import Partition
+
+log = logging.getLogger(__name__)
+
+
+def new_log_reader(bootstrap_servers: str, client_id: str) -> AIOKafkaConsumer:
+    """A consumer with no group that reads only committed records, positioned by its owner."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+    )
+
+
+def to_topic_partition(partition: Partition) -> TopicPartition:
+    return TopicPartition(partition.topic, partition.partition)
+
+
+async def discover_partitions(
+    consumer: AIOKafkaConsumer, topics: Sequence[str], retry_seconds: float = 1.0
+) -> list[Partition]:
+    """Every partition of `topics`, waiting (with a log line) until the broker knows all of them."""
+    while True:
+        # The consumer's public `topics()` discards the partition layout it fetched; its client keeps it.
+        cluster = await consumer._client.fetch_all_metadata()
+        layout = {topic: cluster.partitions_for_topic(topic) for topic in topics}
+        missing = [topic for topic, numbers in layout.items() if not numbers]
+        if not missing:
+            return [Partition(topic, number) for topic in topics for number in sorted(layout[topic])]
+        log.warning("waiting for topics to exist: %s", ", ".join(missing))
+        await asyncio.sleep(retry_seconds)
+
+
+class KafkaEndOffsets:
+    """Reads log-end offsets with `read_committed`, i.e. each partition's last stable offset.
+
+    A consumer of its own, so a sync request never waits behind the projector's fetches.
+    """
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._consumer = new_log_reader(bootstrap_servers, "flowmatic-query-sync")
+
+    async def start(self) -> None:
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        """The offset after the last committed record of each partition."""
+        if not partitions:
+            return {}
+        offsets = await self._consumer.end_offsets([to_topic_partition(p) for p in partitions])
+        return {Partition(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}

@@ -1,0 +1,1 @@
+"""The projector loop and the HTTP routes."""

@@ -1,0 +1,62 @@
+"""The query service's ports: what the routes and the projector need, implemented by adapters or fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from flowmatic_query.domain.listing import PageRequest, WorkflowFilter
+from flowmatic_query.domain.partitions import LogRecord, Partition
+
+
+class ReadModel(Protocol):
+    """The projected read models, as the GET endpoints read them."""
+
+    async def get_workflow(self, workflow_id: str) -> dict[str, Any] | None:
+        """The stored document of a live workflow, or None when unknown or deleted."""
+
+    async def list_workflows(self, where: WorkflowFilter, page: PageRequest) -> list[dict[str, Any]]:
+        """Up to `page.limit + 1` stored documents of live workflows, newest first, after `page.after`."""
+
+    async def ping(self) -> None:
+        """Raise when the store does not answer."""
+
+
+class ProjectionStore(Protocol):
+    """Where projected rows and the positions that produced them are committed together."""
+
+    async def load_positions(self, topics: Sequence[str]) -> dict[Partition, int]:
+        """The stored next offset of every partition of `topics` that has one."""
+
+    async def commit_batch(
+        self, records: Sequence[LogRecord], positions: Mapping[Partition, int]
+    ) -> dict[Partition, int]:
+        """Apply `records` and store `positions` in one transaction; returns the positions committed."""
+
+
+class EndOffsets(Protocol):
+    """The log's end (last stable offset) of partitions."""
+
+    async def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        """The offset after the last committed record of each partition."""
+
+
+class SyncBarrier(Protocol):
+    """Waits until everything acknowledged in the log before the call is projected."""
+
+    async def sync(self) -> None:
+        """Return once projected past the log end as it is now; raises when the log is unreachable.
+
+        Callers bound it with `asyncio.timeout`."""
+
+
+class Readiness(Protocol):
+    """Whether the projector runs and has loaded its positions."""
+
+    @property
+    def ready(self) -> bool:
+        """True while the projector is running with its positions loaded."""
+
+
+class ReadModelUnavailableError(RuntimeError):
+    """The read model's store cannot be reached (answered with 503)."""
