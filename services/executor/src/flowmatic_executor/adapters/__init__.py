@@ -1,0 +1,1 @@
+"""The executor's ties to the outside: outbound HTTP, DNS and Kafka."""

@@ -1,0 +1,1 @@
+"""Pure connector logic: conditions, outcomes, bodies and the address policy. No I/O, no clock."""

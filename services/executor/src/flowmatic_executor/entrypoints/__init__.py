@@ -1,0 +1,1 @@
+"""The consumer loop that turns StepRequested into results, and the health endpoints."""
