@@ -19,7 +19,7 @@ from pathlib import Path
 
 from flowmatic_devstack.config import StackConfig
 from flowmatic_devstack.errors import DevstackError
-from flowmatic_devstack.kafka import ensure_kafka_libs
+from flowmatic_devstack.kafka import KAFKA_VERSION, ensure_kafka_libs
 from flowmatic_devstack.keys import ADMIN_KEY_HASH_FILE, AdminKey, resolve_admin_key, resolve_secret_key
 from flowmatic_devstack.ports import ensure_ports_free
 from flowmatic_devstack.probes import http_probe, tcp_probe
@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     commands.add_parser("down", help="stop a stack started with `up --detach`")
     commands.add_parser("status", help="show whether each component is running and ready")
+    commands.add_parser("fetch", help="collect the Kafka broker from Maven Central into the cache (once)")
     return parser
 
 
@@ -231,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_stack(config, environ, detached=args.supervised))
         if args.command == "down":
             return down(config)
+        if args.command == "fetch":
+            say(f"Kafka {KAFKA_VERSION} in {ensure_kafka_libs(config.cache_dir)}")
+            return 0
         return asyncio.run(_status(config))
     except DevstackError as error:
         print(f"flowmatic: {error}", file=sys.stderr, flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,11 @@ from flowmatic_devstack.process import ProcessSpec
 KAFKA_VERSION = "4.1.1"
 HEAP_OPTIONS = ("-Xms64m", "-Xmx512m", "-XX:+UseSerialGC")
 COMPLETE_MARKER = ".complete"
-_UNREACHABLE_HINTS = ("Could not transfer", "UnknownHost", "Connect to", "Network is unreachable", "timed out")
+# The full plugin coordinates: resolving the `dependency:` prefix offline fails with a misleading message.
+COPY_DEPENDENCIES = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
+_NETWORK_CAUSES = ("Connect to", "UnknownHost", "Network is unreachable", "Connection refused", "timed out")
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_HELP_SUFFIX = re.compile(r"\s*->\s*\[Help \d+\]$")
 
 
 def kafka_libs_dir(cache_dir: Path) -> Path:
@@ -51,7 +56,7 @@ def ensure_kafka_libs(cache_dir: Path) -> Path:
             "-B",
             "-f",
             str(KAFKA_DEPLOY_DIR / "pom.xml"),
-            "dependency:copy-dependencies",
+            COPY_DEPENDENCIES,
             f"-DoutputDirectory={libs}",
             "-DincludeScope=runtime",
         ],
@@ -66,10 +71,15 @@ def ensure_kafka_libs(cache_dir: Path) -> Path:
 
 
 def _maven_failure(output: str) -> str:
-    errors = [line.removeprefix("[ERROR] ").strip() for line in output.splitlines() if line.startswith("[ERROR]")]
-    first = next((line for line in errors if line), output.strip().splitlines()[-1] if output.strip() else "")
-    if any(hint in output for hint in _UNREACHABLE_HINTS):
-        return f"cannot download Kafka {KAFKA_VERSION} from Maven Central (is it reachable?): {first}"
+    """One line out of Maven's error report: the network cause when it could not reach Maven Central."""
+    plain = _ANSI_ESCAPE.sub("", output)
+    errors = [line.removeprefix("[ERROR]").strip() for line in plain.splitlines() if line.startswith("[ERROR]")]
+    first = next((line for line in errors if line), plain.strip().splitlines()[-1] if plain.strip() else "")
+    first = _HELP_SUFFIX.sub("", first)
+    if "Could not transfer" in first or any(hint in first for hint in _NETWORK_CAUSES):
+        causes = [first.find(hint) for hint in _NETWORK_CAUSES if hint in first]
+        cause = first[min(causes) :] if causes else first
+        return f"cannot download Kafka {KAFKA_VERSION} from Maven Central (is it reachable?): {cause}"
     return f"mvn failed to collect Kafka {KAFKA_VERSION}: {first}"
 
 
