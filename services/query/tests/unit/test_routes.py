@@ -1,0 +1,123 @@
+"""The HTTP routes over in-memory fakes of the ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from flowmatic_query.entrypoints.http import AppDependencies, create_app
+from flowmatic_query.entrypoints.sync_barrier import ProjectorNotReadyError
+from flowmatic_query.testing.fakes import FixedReadiness, InMemoryReadModel, ScriptedSyncBarrier
+
+
+def _document(workflow_id: str, name: str, *, active: bool = True) -> dict[str, object]:
+    return {
+        "id": workflow_id,
+        "name": name,
+        "description": None,
+        "active": active,
+        "nodes": [{"id": "trigger", "type": "webhook", "parameters": {}}],
+        "connections": [],
+        "version": 1,
+        "createdAt": "2026-02-08T12:00:00.000Z",
+        "updatedAt": "2026-02-08T12:00:00.000Z",
+        "webhooks": [
+            {"webhookId": f"wh_{workflow_id}", "triggerId": "trigger", "methods": ["POST"], "hasSecret": False}
+        ],
+    }
+
+
+@dataclass
+class App:
+    client: httpx.AsyncClient
+    read_model: InMemoryReadModel
+    barrier: ScriptedSyncBarrier
+    readiness: FixedReadiness
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[App]:
+    read_model, barrier, readiness = InMemoryReadModel(), ScriptedSyncBarrier(), FixedReadiness()
+    asgi = create_app(
+        AppDependencies(
+            read_model=read_model, sync_barrier=barrier, projector=readiness, public_url="https://flow.example"
+        )
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://query.test") as client:
+        yield App(client, read_model, barrier, readiness)
+
+
+def _assert_problem(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and "detail" in body
+
+
+async def test_get_serves_the_document_with_webhook_urls(app: App) -> None:
+    app.read_model.documents["wf_1"] = _document("wf_1", "one")
+    answer = await app.client.get("/api/v1/workflows/wf_1")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["webhooks"][0]["url"] == "https://flow.example/api/webhooks/wh_wf_1"
+
+
+async def test_unknown_and_deleted_workflows_are_404_problems(app: App) -> None:
+    app.read_model.documents["wf_1"] = _document("wf_1", "one")
+    app.read_model.deleted.add("wf_1")
+    _assert_problem(await app.client.get("/api/v1/workflows/wf_1"), 404)
+    _assert_problem(await app.client.get("/api/v1/workflows/nope"), 404)
+    _assert_problem(await app.client.get("/no/such/route"), 404)
+
+
+async def test_list_pages_and_filters(app: App) -> None:
+    for i in range(5):
+        app.read_model.documents[f"wf_{i}"] = _document(f"wf_{i}", f"Name {i}", active=i % 2 == 0)
+    first = (await app.client.get("/api/v1/workflows", params={"limit": "2"})).json()
+    assert [w["id"] for w in first["data"]] == ["wf_4", "wf_3"]
+    second = (await app.client.get("/api/v1/workflows", params={"limit": "2", "cursor": first["nextCursor"]})).json()
+    assert [w["id"] for w in second["data"]] == ["wf_2", "wf_1"]
+    third = (await app.client.get("/api/v1/workflows", params={"limit": "2", "cursor": second["nextCursor"]})).json()
+    assert third == {
+        "data": [_document("wf_0", "Name 0") | {"webhooks": [third["data"][0]["webhooks"][0]]}],
+        "nextCursor": None,
+    }
+    inactive = (await app.client.get("/api/v1/workflows", params={"active": "false"})).json()
+    assert [w["id"] for w in inactive["data"]] == ["wf_3", "wf_1"]
+
+
+@pytest.mark.parametrize("params", [{"limit": "0"}, {"limit": "x"}, {"cursor": "%%%"}, {"active": "maybe"}])
+async def test_bad_list_parameters_are_400(app: App, params: dict[str, str]) -> None:
+    answer = await app.client.get("/api/v1/workflows", params=params)
+    _assert_problem(answer, 400)
+    assert answer.json()["errors"][0]["path"] in params
+
+
+async def test_database_outage_is_503(app: App) -> None:
+    app.read_model.down = True
+    _assert_problem(await app.client.get("/api/v1/workflows/wf_1"), 503)
+    _assert_problem(await app.client.get("/api/v1/workflows"), 503)
+    _assert_problem(await app.client.get("/readyz"), 503)
+    assert (await app.client.get("/healthz")).status_code == 200
+
+
+async def test_readiness(app: App) -> None:
+    assert (await app.client.get("/readyz")).status_code == 200
+    app.readiness.ready = False
+    _assert_problem(await app.client.get("/readyz"), 503)
+
+
+async def test_sync_answers(app: App) -> None:
+    assert (await app.client.post("/internal/sync")).status_code == 200
+    app.barrier.hang = True
+    _assert_problem(await app.client.post("/internal/sync", params={"timeoutMs": "20"}), 503)
+    app.barrier.hang = False
+    app.barrier.error = ProjectorNotReadyError("not running")
+    _assert_problem(await app.client.post("/internal/sync"), 503)
+    app.barrier.error = ConnectionError("broker down")
+    _assert_problem(await app.client.post("/internal/sync"), 503)
+    _assert_problem(await app.client.post("/internal/sync", params={"timeoutMs": "0"}), 400)
+    _assert_problem(await app.client.post("/internal/sync", params={"timeoutMs": "1.5"}), 400)
