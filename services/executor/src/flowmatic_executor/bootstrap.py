@@ -69,8 +69,8 @@ async def open_worker(settings: Settings, stack: AsyncExitStack, resolver: Resol
         max_concurrency=settings.max_concurrency,
     )
     consumer.subscribe([settings.topics.step_requests], listener=worker.rebalance_listener())
-    await consumer.start()
     stack.push_async_callback(consumer.stop)
+    await consumer.start()
     return worker
 
 
@@ -83,32 +83,56 @@ class _Server(uvicorn.Server):
 
 
 async def main(settings: Settings) -> None:
-    """Run the executor until SIGTERM/SIGINT, or until the worker or the server stops on its own."""
+    """Run the executor until SIGTERM/SIGINT, or until the worker or the server stops on its own.
+
+    The health server starts first, so `/healthz` answers (and `/readyz` says 503) while the Kafka clients
+    connect and the worker joins its group.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     async with AsyncExitStack() as stack:
-        worker = await open_worker(settings, stack)
+        workers: list[StepWorker] = []
         config = uvicorn.Config(
-            create_app(lambda: worker.joined), host=settings.host, port=settings.port, log_config=None, lifespan="off"
+            create_app(lambda: bool(workers) and workers[0].joined),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            lifespan="off",
         )
         server = _Server(config)
+        stopping = asyncio.Event()
+        signalled = asyncio.Event()
 
         def stop() -> None:
-            worker.stop()
+            stopping.set()
             server.should_exit = True
+            for worker in workers:
+                worker.stop()
+
+        def on_signal() -> None:
+            signalled.set()
+            stop()
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
+            loop.add_signal_handler(sig, on_signal)
             stack.callback(loop.remove_signal_handler, sig)
 
-        working = asyncio.create_task(worker.run(), name="worker")
+        async def work() -> None:
+            worker = await open_worker(settings, stack)
+            workers.append(worker)
+            if not stopping.is_set():
+                await worker.run()
+
+        working = asyncio.create_task(work(), name="worker")
         serving = asyncio.create_task(server.serve(), name="http")
-        done, _ = await asyncio.wait({working, serving}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({working, serving}, return_when=asyncio.FIRST_COMPLETED)
         stop()
+        if not workers:
+            working.cancel()  # still connecting: nothing in flight to finish
         results = await asyncio.gather(working, serving, return_exceptions=True)
         for task, result in zip((working, serving), results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise RuntimeError(f"{task.get_name()} stopped") from result
-        if serving in done and not working.done():
-            raise RuntimeError("the health server stopped unexpectedly")
-        log.info("executor stopped after %d steps", worker.steps_completed)
+        if not signalled.is_set():
+            raise RuntimeError("the executor stopped unexpectedly")
+        log.info("executor stopped after %d steps", sum(w.steps_completed for w in workers))

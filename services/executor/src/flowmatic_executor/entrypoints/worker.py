@@ -83,6 +83,11 @@ class StepWorker:
         """Whether the first assignment (possibly empty) has been received."""
         return self._joined
 
+    @property
+    def owned(self) -> frozenset[int]:
+        """The step-request partitions this member currently owns."""
+        return frozenset(tp.partition for tp in self._next_offsets)
+
     def rebalance_listener(self) -> ConsumerRebalanceListener:
         return _Listener(self)
 
