@@ -1,11 +1,10 @@
-"""Which connector catalog the gateway validates against."""
+"""Which connector catalog the gateway validates against and serves."""
 
 from __future__ import annotations
 
-from flowmatic_gateway.domain.builtin_connectors import builtin_catalog
-from flowmatic_gateway.domain.connectors import ConnectorCatalog
+from flowmatic_gateway.domain.connectors import ConnectorCatalog, SharedCatalog
 
 
 def connector_catalog() -> ConnectorCatalog:
-    """The connector catalog: the gateway's built-in one until the shared catalog is adopted."""
-    return builtin_catalog()
+    """The shared connector catalog of `flowmatic_contracts`."""
+    return SharedCatalog()

@@ -1,64 +1,49 @@
-"""What the gateway needs to know about connector types, as a small port.
-
-The shared catalog (`flowmatic_contracts.connectors`) is adapted to this interface when present; until then the
-built-in catalog in `builtin_connectors` serves. Validation only ever talks to `ConnectorCatalog`.
-"""
+"""What the gateway needs to know about connector types, as a small port, and its implementation over the
+shared catalog in `flowmatic_contracts.connectors` (one pydantic model per connector type)."""
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from pydantic import BaseModel
-
-Category = Literal["trigger", "action", "logic", "response"]
-
-
-@dataclass(frozen=True)
-class ConnectorDescriptor:
-    """One connector type: how its parameters are checked and which outputs it has."""
-
-    type: str
-    name: str
-    category: Category
-    description: str
-    parameters: builtins.type[BaseModel]
-    outputs: tuple[str, ...] = ("main",)
-    # For connectors whose outputs depend on their parameters (switch): the names given those parameters.
-    dynamic_outputs: Callable[[Mapping[str, Any]], frozenset[str]] | None = field(default=None, compare=False)
-
-    @property
-    def is_trigger(self) -> bool:
-        return self.category == "trigger"
-
-    def output_names(self, parameters: Mapping[str, Any]) -> frozenset[str]:
-        """The outputs a node of this type with these parameters may be connected from."""
-        if self.dynamic_outputs is not None:
-            return self.dynamic_outputs(parameters)
-        return frozenset(self.outputs)
-
-    def json_schema(self) -> dict[str, Any]:
-        return self.parameters.model_json_schema(by_alias=True)
+from flowmatic_contracts import connectors
+from flowmatic_contracts.events import FieldError
 
 
 class ConnectorCatalog(Protocol):
     """Every connector type the platform knows."""
 
-    def get(self, type_name: str) -> ConnectorDescriptor | None: ...
+    def is_known(self, node_type: str) -> bool: ...
 
-    def all(self) -> Sequence[ConnectorDescriptor]: ...
+    def is_trigger(self, node_type: str) -> bool: ...
+
+    def parameter_errors(self, node_type: str, parameters: Mapping[str, Any], prefix: str) -> list[FieldError]:
+        """Save-time errors of a node's parameters, with paths under `prefix`; expressions stand for values."""
+
+    def outputs(self, node_type: str, parameters: Mapping[str, Any]) -> list[str]:
+        """The outputs a connection from such a node may name."""
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The `data` of `GET /api/v1/connectors`."""
 
 
-class StaticCatalog:
-    """A catalog over a fixed list of descriptors."""
+class SharedCatalog:
+    """ConnectorCatalog over `flowmatic_contracts.connectors`, the catalog the executor runs too."""
 
-    def __init__(self, descriptors: Sequence[ConnectorDescriptor]) -> None:
-        self._by_type = {d.type: d for d in descriptors}
+    def is_known(self, node_type: str) -> bool:
+        return node_type in connectors.CONNECTORS
 
-    def get(self, type_name: str) -> ConnectorDescriptor | None:
-        return self._by_type.get(type_name)
+    def is_trigger(self, node_type: str) -> bool:
+        return node_type in connectors.TRIGGER_TYPES
 
-    def all(self) -> Sequence[ConnectorDescriptor]:
-        return list(self._by_type.values())
+    def parameter_errors(self, node_type: str, parameters: Mapping[str, Any], prefix: str) -> list[FieldError]:
+        return [
+            FieldError(path=path, message=message)
+            for path, message in connectors.validate_parameters(node_type, dict(parameters), prefix)
+        ]
+
+    def outputs(self, node_type: str, parameters: Mapping[str, Any]) -> list[str]:
+        return connectors.node_outputs(node_type, parameters)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return connectors.catalog()

@@ -24,9 +24,20 @@ class WebhookRoute:
     methods: tuple[str, ...]
     active: bool
     encrypted_secret: str | None
+    # the definition routed to (secrets stripped): WebhookReceived carries it so the execution is self-contained
+    spec: WorkflowSpec
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     response_timeout_seconds: float = DEFAULT_RESPONSE_TIMEOUT_SECONDS
     has_response_node: bool = False
+
+
+@dataclass(frozen=True)
+class WorkflowEntry:
+    """The current definition of a live workflow, for starting executions of it."""
+
+    workflow_id: str
+    version: int
+    spec: WorkflowSpec
 
 
 def _number(value: object, default: float) -> float:
@@ -34,14 +45,19 @@ def _number(value: object, default: float) -> float:
 
 
 class RoutingTable:
-    """Folds WorkflowCreated/Updated/Deleted into routes; other events are ignored."""
+    """Folds WorkflowCreated/Updated/Deleted into webhook routes and live workflows; other events are ignored."""
 
     def __init__(self) -> None:
         self._routes: dict[str, WebhookRoute] = {}
         self._by_workflow: dict[str, set[str]] = {}
+        self._workflows: dict[str, WorkflowEntry] = {}
 
     def lookup(self, webhook_id: str) -> WebhookRoute | None:
         return self._routes.get(webhook_id)
+
+    def workflow(self, workflow_id: str) -> WorkflowEntry | None:
+        """The live workflow with this id (None once deleted)."""
+        return self._workflows.get(workflow_id)
 
     def __len__(self) -> int:
         return len(self._routes)
@@ -53,6 +69,7 @@ class RoutingTable:
         if isinstance(payload, WorkflowCreated | WorkflowUpdated):
             self._drop_workflow(workflow_id)
             spec = payload.spec
+            self._workflows[workflow_id] = WorkflowEntry(workflow_id, envelope.sequence, spec)
             has_response = any(node.type == "response" for node in spec.nodes)
             for binding in payload.webhooks:
                 limits = self._trigger_limits(spec, binding.trigger_id)
@@ -67,10 +84,12 @@ class RoutingTable:
                     max_body_bytes=int(limits[0]),
                     response_timeout_seconds=limits[1],
                     has_response_node=has_response,
+                    spec=spec,
                 )
                 self._by_workflow.setdefault(workflow_id, set()).add(binding.webhook_id)
         elif isinstance(payload, WorkflowDeleted):
             self._drop_workflow(workflow_id)
+            self._workflows.pop(workflow_id, None)
             for webhook_id in payload.webhook_ids:
                 self._routes.pop(webhook_id, None)
 

@@ -14,12 +14,13 @@ from pydantic import ValidationError
 
 from flowmatic_contracts.events import FieldError
 from flowmatic_contracts.workflow import NodeSpec, SecretChange, WorkflowSpec
-from flowmatic_gateway.domain.connectors import ConnectorCatalog, ConnectorDescriptor
+from flowmatic_gateway.domain.connectors import ConnectorCatalog
 
 # Fields a client may echo back from a GET; they are the server's to set, so they are ignored on input.
 READ_ONLY_FIELDS = frozenset({"id", "version", "createdAt", "updatedAt", "webhooks"})
 WEBHOOK_TYPE = "webhook"
 SECRET_PARAMETER = "secret"
+MAX_SECRET_LENGTH = 1024
 
 
 class WorkflowInvalidError(ValueError):
@@ -54,49 +55,11 @@ def path_of(loc: Sequence[int | str]) -> str:
     return out
 
 
-def is_expression(value: Any) -> bool:
-    """Whether a value is a string carrying an expression, whose resolved value is only known at run time."""
-    if not isinstance(value, str):
-        return False
-    start = value.find("{{")
-    return start != -1 and value.find("}}", start + 2) != -1
-
-
-def _hidden_by_expression(data: Any, loc: Sequence[int | str]) -> bool:
-    """Whether the value at `loc`, or a container on the way to it, is an expression string."""
-    current = data
-    for part in loc:
-        if is_expression(current):
-            return True
-        in_dict = isinstance(current, dict) and isinstance(part, str) and part in current
-        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        if in_dict or in_list:
-            current = current[part]
-        else:
-            # pydantic adds segments that are not in the data (union branches, validator names): stop here.
-            break
-    return is_expression(current)
-
-
-def _pydantic_errors(error: ValidationError, prefix: Sequence[int | str], data: Any) -> list[FieldError]:
-    found: list[FieldError] = []
-    for item in error.errors(include_url=False, include_input=False):
-        loc = list(item["loc"])
-        if _hidden_by_expression(data, loc):
-            continue
-        found.append(FieldError(path=path_of([*prefix, *loc]), message=item["msg"]))
-    return found
-
-
-def validate_parameters(
-    descriptor: ConnectorDescriptor, parameters: Mapping[str, Any], prefix: Sequence[int | str]
-) -> list[FieldError]:
-    """Errors of a node's parameters against its connector's model; expressions stand for any value."""
-    try:
-        descriptor.parameters.model_validate(dict(parameters))
-    except ValidationError as error:
-        return _pydantic_errors(error, prefix, dict(parameters))
-    return []
+def _pydantic_errors(error: ValidationError) -> list[FieldError]:
+    return [
+        FieldError(path=path_of(list(item["loc"])), message=item["msg"])
+        for item in error.errors(include_url=False, include_input=False)
+    ]
 
 
 def _structure(document: Any) -> WorkflowSpec:
@@ -106,7 +69,7 @@ def _structure(document: Any) -> WorkflowSpec:
     try:
         return WorkflowSpec.model_validate(writable)
     except ValidationError as error:
-        raise WorkflowInvalidError(_pydantic_errors(error, (), writable)) from None
+        raise WorkflowInvalidError(_pydantic_errors(error)) from None
 
 
 def _take_secret(node: NodeSpec, index: int, errors: list[FieldError]) -> tuple[NodeSpec, bool, str | None]:
@@ -114,9 +77,12 @@ def _take_secret(node: NodeSpec, index: int, errors: list[FieldError]) -> tuple[
     if SECRET_PARAMETER not in node.parameters:
         return node, False, None
     secret = node.parameters[SECRET_PARAMETER]
-    if secret is not None and (not isinstance(secret, str) or not secret):
+    if secret is not None and (not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET_LENGTH):
         errors.append(
-            FieldError(path=f"nodes[{index}].parameters.secret", message="must be a non-empty string or null")
+            FieldError(
+                path=f"nodes[{index}].parameters.secret",
+                message=f"must be a string of 1 to {MAX_SECRET_LENGTH} characters, or null",
+            )
         )
     rest = {k: v for k, v in node.parameters.items() if k != SECRET_PARAMETER}
     return node.model_copy(update={"parameters": rest}), True, secret if isinstance(secret, str) else None
@@ -161,13 +127,13 @@ def validate_workflow(document: Any, catalog: ConnectorCatalog) -> ValidWorkflow
     nodes: list[NodeSpec] = []
     secrets: dict[str, str | None] = {}
     webhook_triggers: list[str] = []
-    by_id: dict[str, tuple[NodeSpec, ConnectorDescriptor | None]] = {}
+    by_id: dict[str, NodeSpec] = {}
 
     for index, node in enumerate(parsed.nodes):
         if node.id in by_id:
             errors.append(FieldError(path=f"nodes[{index}].id", message=f"duplicate node id {node.id!r}"))
-        descriptor = catalog.get(node.type)
-        if descriptor is None:
+        known = catalog.is_known(node.type)
+        if not known:
             errors.append(FieldError(path=f"nodes[{index}].type", message=f"unknown connector type {node.type!r}"))
         stripped = node
         if node.type == WEBHOOK_TYPE:
@@ -176,12 +142,12 @@ def validate_workflow(document: Any, catalog: ConnectorCatalog) -> ValidWorkflow
                 webhook_triggers.append(node.id)
                 if mentioned:
                     secrets[node.id] = secret
-        if descriptor is not None:
-            errors += validate_parameters(descriptor, stripped.parameters, ("nodes", index, "parameters"))
-        by_id.setdefault(node.id, (node, descriptor))
+        if known:
+            errors += catalog.parameter_errors(node.type, stripped.parameters, f"nodes[{index}].parameters")
+        by_id.setdefault(node.id, node)
         nodes.append(stripped)
 
-    if not any(d is not None and d.is_trigger for _, d in by_id.values()):
+    if not any(catalog.is_trigger(node.type) for node in by_id.values()):
         errors.append(FieldError(path="nodes", message="a workflow needs a trigger node (e.g. webhook or manual)"))
 
     edges: list[tuple[int, str, str]] = []
@@ -191,19 +157,19 @@ def validate_workflow(document: Any, catalog: ConnectorCatalog) -> ValidWorkflow
             errors.append(FieldError(path=f"connections[{index}].from", message=f"no node {connection.from_!r}"))
         if target is None:
             errors.append(FieldError(path=f"connections[{index}].to", message=f"no node {connection.to!r}"))
-        elif target[1] is not None and target[1].is_trigger:
+        elif catalog.is_trigger(target.type):
             errors.append(
                 FieldError(path=f"connections[{index}].to", message="a trigger node cannot have incoming connections")
             )
-        if source is not None and source[1] is not None:
-            node, source_type = source[0], source[1]
-            outputs = source_type.output_names(node.parameters)
+        if source is not None and catalog.is_known(source.type):
+            outputs = catalog.outputs(source.type, source.parameters)
             if connection.output not in outputs:
-                known = ", ".join(sorted(outputs)) or "none"
+                known_outputs = ", ".join(sorted(outputs)) or "none"
                 errors.append(
                     FieldError(
                         path=f"connections[{index}].output",
-                        message=f"node {node.id!r} ({node.type}) has no output {connection.output!r}; it has: {known}",
+                        message=f"node {source.id!r} ({source.type}) has no output {connection.output!r}; "
+                        f"it has: {known_outputs}",
                     )
                 )
         if source is not None and target is not None:

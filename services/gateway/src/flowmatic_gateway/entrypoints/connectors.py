@@ -14,16 +14,4 @@ router = APIRouter(tags=["connectors"])
 @router.get("/api/v1/connectors", summary="List connector types")
 async def list_connectors(deps: Deps, _: CurrentPrincipal) -> dict[str, Any]:
     """Every connector type with its JSON Schema of parameters and its outputs."""
-    return {
-        "data": [
-            {
-                "type": d.type,
-                "name": d.name,
-                "category": d.category,
-                "description": d.description,
-                "parameters": d.json_schema(),
-                "outputs": list(d.outputs),
-            }
-            for d in deps.catalog.all()
-        ]
-    }
+    return {"data": deps.catalog.describe()}

@@ -51,7 +51,6 @@ def _check_signature(deps: GatewayDeps, route: WebhookRoute, request: Request, b
         raise ProblemError(401, detail=f"missing or wrong {SIGNATURE_HEADER} (sha256=<hex HMAC-SHA256 of the body>)")
 
 
-@router.api_route("/api/webhooks/{webhook_id}", methods=WEBHOOK_METHODS, summary="Deliver a webhook")
 async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSettings) -> JSONResponse:
     """Start an execution of the webhook's workflow with the request as its input."""
     route = await _route(deps, webhook_id, settings.command_timeout_seconds)
@@ -84,6 +83,7 @@ async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSe
             trigger_id=route.trigger_id,
             payload=payload,
             idempotency_key=idempotency_key,
+            spec=route.spec,
         ),
         aggregate_id=execution_id,
         actor=Actor(kind="webhook", id=webhook_id),
@@ -104,4 +104,16 @@ async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSe
             "executionId": execution_id,
             "executionStatus": "RUNNING",
         }
+    )
+
+
+# One route per method: OpenAPI needs one operation id per method.
+for _method in WEBHOOK_METHODS:
+    router.add_api_route(
+        "/api/webhooks/{webhook_id}",
+        deliver,
+        methods=[_method],
+        summary="Deliver a webhook",
+        operation_id=f"deliver_webhook_{_method.lower()}",
+        response_class=JSONResponse,
     )

@@ -1,0 +1,235 @@
+"""The routing table folded from workflow events, and deliveries to /api/webhooks/{id}."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from flowmatic_contracts.envelope import SYSTEM, Envelope, new_envelope
+from flowmatic_contracts.events import WebhookReceived, WorkflowCreated, WorkflowDeleted, WorkflowUpdated
+from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
+from flowmatic_gateway.adapters.in_memory import AlwaysReady, InMemoryBus, InMemoryWebhookDirectory
+from flowmatic_gateway.domain.routing import RoutingTable
+from flowmatic_gateway.domain.signatures import sign, signature_matches
+from flowmatic_gateway.domain.webhook_payload import build_payload
+from flowmatic_gateway.entrypoints.dependencies import GatewayDeps
+
+Problem = Callable[[httpx.Response, int], dict[str, Any]]
+
+
+def spec(active: bool = True, trigger_parameters: dict[str, Any] | None = None) -> WorkflowSpec:
+    return WorkflowSpec.model_validate(
+        {
+            "name": "w",
+            "active": active,
+            "nodes": [{"id": "trigger", "type": "webhook", "parameters": trigger_parameters or {}}],
+        }
+    )
+
+
+def created(
+    wid: str = "wf_1",
+    hook: str = "wh_1",
+    methods: list[str] | None = None,
+    secret: str | None = None,
+    active: bool = True,
+    version: int = 1,
+    updated: bool = False,
+) -> Envelope:
+    kind = WorkflowUpdated if updated else WorkflowCreated
+    payload = kind(
+        spec=spec(active),
+        webhooks=[
+            WebhookBinding(
+                webhook_id=hook, trigger_id="trigger", methods=methods or ["POST", "GET"], has_secret=secret is not None
+            )
+        ],
+        encrypted_secrets={"trigger": secret} if secret else {},
+    )
+    return new_envelope(payload, aggregate_id=wid, actor=SYSTEM, sequence=version)
+
+
+def deleted(wid: str = "wf_1", hooks: list[str] | None = None) -> Envelope:
+    return new_envelope(WorkflowDeleted(webhook_ids=hooks or ["wh_1"]), aggregate_id=wid, actor=SYSTEM, sequence=9)
+
+
+def test_routing_table_follows_create_update_delete() -> None:
+    table = RoutingTable()
+    table.apply(created(secret="ct"))
+    route = table.lookup("wh_1")
+    assert route is not None and route.workflow_id == "wf_1" and route.workflow_version == 1
+    assert route.methods == ("POST", "GET") and route.encrypted_secret == "ct" and route.active
+    table.apply(created(hook="wh_2", version=2, updated=True, active=False))
+    assert table.lookup("wh_1") is None  # the trigger's old webhook went away with the update
+    route = table.lookup("wh_2")
+    assert route is not None and route.workflow_version == 2 and not route.active and route.encrypted_secret is None
+    table.apply(deleted(hooks=["wh_2"]))
+    assert table.lookup("wh_2") is None and len(table) == 0
+
+
+def test_signatures() -> None:
+    header = sign("k", b"body")
+    assert signature_matches("k", b"body", header)
+    assert not signature_matches("k", b"body ", header)
+    assert not signature_matches("j", b"body", header)
+    assert not signature_matches("k", b"body", None)
+    assert not signature_matches("k", b"body", header.removeprefix("sha256="))
+    assert not signature_matches("k", b"body", "sha256=é")
+
+
+def test_payload_of_a_json_object_with_redacted_headers() -> None:
+    payload = build_payload(
+        webhook_id="wh_1",
+        trigger_id="trigger",
+        method="post",
+        headers=[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer x"),
+            ("Cookie", "c"),
+            ("X-A", "1"),
+            ("x-a", "2"),
+        ],
+        query=[("q", "1"), ("q", "2")],
+        content_type="application/json; charset=utf-8",
+        body=b'{"customer_id": "c1", "data": {"amount": 9.5}}',
+        received_at="2026-01-01T00:00:00Z",
+    )
+    assert payload["customer_id"] == "c1" and payload["data"] == {"amount": 9.5}
+    hook = payload["_webhook"]
+    assert hook["method"] == "POST" and hook["query"] == {"q": ["1", "2"]}
+    assert hook["headers"] == {
+        "content-type": "application/json",
+        "authorization": "[redacted]",
+        "cookie": "[redacted]",
+        "x-a": "1, 2",
+    }
+
+
+def _payload(
+    method: str, content_type: str | None, body: bytes, query: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    return build_payload(
+        webhook_id="w", trigger_id="t", method=method, headers=[], query=query or [],
+        content_type=content_type, body=body, received_at="now",
+    )  # fmt: skip
+
+
+def test_payload_of_other_bodies() -> None:
+    assert _payload("GET", None, b"", [("a", "1"), ("b", "2"), ("b", "3")])["b"] == ["2", "3"]
+    assert _payload("POST", "application/json", b"", [("a", "1")])["a"] == "1"
+    assert _payload("POST", "application/x-www-form-urlencoded", b"x=1&y=&x=2")["x"] == ["1", "2"]
+    assert _payload("POST", "application/json", b"[1, 2]")["body"] == [1, 2]
+    assert _payload("POST", "text/plain", b"hello")["body"] == "hello"
+    assert _payload("POST", "application/octet-stream", b"\x00\x01")["body"] == "AAE="
+
+
+async def test_unknown_webhook_is_404_after_a_sync(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, problem: Problem
+) -> None:
+    problem(await anon.post("/api/webhooks/wh_nope", json={}), 404)
+    assert directory.syncs == 1
+
+
+async def test_deleted_or_inactive_webhook_is_404(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, problem: Problem
+) -> None:
+    directory.apply(created(active=False))
+    problem(await anon.post("/api/webhooks/wh_1", json={}), 404)
+    directory.apply(created(hook="wh_2", wid="wf_2"))
+    directory.apply(deleted(wid="wf_2", hooks=["wh_2"]))
+    problem(await anon.post("/api/webhooks/wh_2", json={}), 404)
+
+
+async def test_method_not_listed_is_405_with_allow(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, problem: Problem
+) -> None:
+    directory.apply(created(methods=["POST"]))
+    resp = await anon.get("/api/webhooks/wh_1")
+    problem(resp, 405)
+    assert resp.headers["allow"] == "POST"
+
+
+async def test_signed_trigger_needs_a_valid_signature(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deps: GatewayDeps,
+    deliveries: InMemoryBus,
+    problem: Problem,
+) -> None:
+    directory.apply(created(secret=deps.secrets.encrypt("s3cr3t")))
+    body = b'{"a": 1}'
+    problem(await anon.post("/api/webhooks/wh_1", content=body), 401)
+    problem(
+        await anon.post("/api/webhooks/wh_1", content=body, headers={"X-Webhook-Signature": sign("wrong", body)}), 401
+    )
+    assert deliveries.sent == []
+    resp = await anon.post(
+        "/api/webhooks/wh_1",
+        content=body,
+        headers={"X-Webhook-Signature": sign("s3cr3t", body), "content-type": "application/json"},
+    )
+    assert resp.status_code == 200, resp.text
+
+
+async def test_a_delivery_is_produced_before_the_200(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, deliveries: InMemoryBus
+) -> None:
+    directory.apply(created())
+    resp = await anon.post("/api/webhooks/wh_1?src=x", json={"customer_id": "c1"}, headers={"Idempotency-Key": "k1"})
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    [envelope] = deliveries.sent
+    received = envelope.payload_as(WebhookReceived)
+    assert answer == {
+        "status": "success",
+        "message": "Webhook received and workflow triggered",
+        "webhookId": "wh_1",
+        "workflowId": "wf_1",
+        "executionId": envelope.aggregate_id,
+        "executionStatus": "RUNNING",
+    }
+    assert envelope.aggregate_id.startswith("ex_") and envelope.actor.kind == "webhook"
+    assert received.workflow_version == 1 and received.trigger_id == "trigger" and received.idempotency_key == "k1"
+    assert received.payload["customer_id"] == "c1" and received.payload["_webhook"]["query"] == {"src": "x"}
+
+
+async def test_delivery_errors(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, deliveries: InMemoryBus, problem: Problem
+) -> None:
+    directory.apply(created())
+    problem(await anon.post("/api/webhooks/wh_1", content=b"{", headers={"content-type": "application/json"}), 400)
+    deliveries.unavailable = True
+    problem(await anon.post("/api/webhooks/wh_1", json={}), 503)
+
+
+async def test_delivery_body_limit(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, problem: Problem
+) -> None:
+    directory.apply(
+        new_envelope(
+            WorkflowCreated(
+                spec=spec(trigger_parameters={"maxBodyBytes": 10}),
+                webhooks=[WebhookBinding(webhook_id="wh_1", trigger_id="trigger", methods=["POST"], has_secret=False)],
+            ),
+            aggregate_id="wf_1",
+            actor=SYSTEM,
+            sequence=1,
+        )
+    )
+    problem(await anon.post("/api/webhooks/wh_1", content=orjson.dumps({"long": "x" * 20})), 413)
+
+
+async def test_readyz_reflects_broker_and_routes(
+    anon: httpx.AsyncClient, deps: GatewayDeps, directory: InMemoryWebhookDirectory, problem: Problem
+) -> None:
+    assert (await anon.get("/readyz")).status_code == 200
+    directory.caught_up = False
+    problem(await anon.get("/readyz"), 503)
+    directory.caught_up = True
+    assert isinstance(deps.readiness, AlwaysReady)
+    deps.readiness.is_ready = False
+    problem(await anon.get("/readyz"), 503)
+    assert (await anon.get("/healthz")).status_code == 200
