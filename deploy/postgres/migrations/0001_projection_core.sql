@@ -12,6 +12,7 @@ CREATE TABLE projection_offsets (
 
 -- Every event projected, as it was in the log: the audit history.
 -- `payload` never holds encrypted webhook secrets; `raw` keeps the exact bytes for hash-chain verification.
+-- Served documents are `json`, not `jsonb`, so they keep the key order they were written with.
 CREATE TABLE events (
     topic          text        NOT NULL,
     partition      int         NOT NULL,
@@ -25,7 +26,7 @@ CREATE TABLE events (
     correlation_id text        NOT NULL,
     causation_id   text,
     actor          jsonb       NOT NULL,
-    payload        jsonb       NOT NULL,
+    payload        json        NOT NULL,
     previous_hash  text,
     raw            bytea       NOT NULL,
     PRIMARY KEY (topic, partition, "offset")
@@ -53,7 +54,7 @@ CREATE TABLE workflows (
     name        text        NOT NULL,
     description text,
     active      boolean     NOT NULL,
-    document    jsonb       NOT NULL,
+    document    json        NOT NULL,
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
     deleted     boolean     NOT NULL DEFAULT false
@@ -67,6 +68,6 @@ CREATE TABLE workflow_versions (
     change      text        NOT NULL CHECK (change IN ('created', 'updated', 'deleted')),
     actor       jsonb       NOT NULL,
     occurred_at timestamptz NOT NULL,
-    document    jsonb,
+    document    json,
     PRIMARY KEY (workflow_id, version)
 );

@@ -64,8 +64,9 @@ class Projector:
         for partition in partitions:
             if partition in stored:
                 consumer.seek(to_topic_partition(partition), stored[partition])
-            else:
-                await consumer.seek_to_beginning(to_topic_partition(partition))
+        fresh = [to_topic_partition(p) for p in partitions if p not in stored]
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
         return await _positions(consumer, partitions)
 
     async def _project_once(self, consumer: AIOKafkaConsumer, committed: dict[Partition, int]) -> dict[Partition, int]:
