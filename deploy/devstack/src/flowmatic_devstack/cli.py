@@ -102,7 +102,8 @@ async def run_stack(config: StackConfig, environ: Mapping[str, str], *, detached
         record = StackRecord.read(config.state_dir)
         if record is not None and record.supervisor_pid == os.getpid():
             remove_record(config.state_dir)
-        say("stopped")
+        if supervisor.processes:
+            say("stopped")
 
 
 def detach(config: StackConfig, environ: Mapping[str, str]) -> int:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import signal
+import stat
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,10 +55,16 @@ def _run_as() -> str | None:
 
 
 def _hand_over(folder: Path) -> None:
-    """Make `folder` the service user's, and its parents traversable, when running as root."""
+    """Make `folder` the service user's when running as root (after checking that user can reach it)."""
     folder.mkdir(parents=True, exist_ok=True)
     if _run_as() is None:
         return
+    for parent in folder.resolve().parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise DevstackError(
+                f"PostgreSQL runs as the {SERVICE_USER} user, which cannot enter {parent}: choose a state folder "
+                "(FLOWMATIC_STATE_DIR) whose parent folders others may enter (chmod o+x)"
+            )
     for path in [folder, *folder.rglob("*")]:
         shutil.chown(path, SERVICE_USER, SERVICE_USER)
 
