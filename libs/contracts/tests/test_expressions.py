@@ -15,6 +15,7 @@ from flowmatic_contracts.expressions import (
     is_template,
     parse,
     render,
+    render_step,
     render_string,
     step_context,
 )
@@ -257,3 +258,12 @@ def test_step_context_round_trips_through_the_wire_form() -> None:
         now="T",
     )
     assert render_string("{{$now}}", pinned) == "fixed"
+
+
+def test_render_step_is_the_orchestrators_resolver() -> None:
+    wire = step_context(execution_input={"a": 1}, node_outputs={"n": {"b": 2}}, execution_id="e", workflow_id="w")
+    value = {"x": "{{a}}/{{$node.n.b}}/{{$input.c}}/{{$execution.id}}", "t": "{{$now}}"}
+    assert render_step(value, wire, {"c": 3}) == {"x": "1/2/3/e", "t": None}
+    assert render_step("{{$now}}", wire, None, "T") == "T"
+    with pytest.raises(ExpressionError):
+        render_step("{{", wire, None)

@@ -282,7 +282,7 @@ def context_from_step(
     wire: Mapping[str, Any],
     *,
     node_input: Any,
-    now: str,
+    now: str | None,
     execution_id: str | None = None,
     workflow_id: str | None = None,
     workflow_version: int | None = None,
@@ -302,6 +302,12 @@ def context_from_step(
         workflow_version=workflow_version if workflow_version is not None else workflow.get("version"),
         now=wire_now if isinstance(wire_now, str) else now,
     )
+
+
+def render_step(value: Any, wire: Mapping[str, Any], node_input: Any, now: str | None = None) -> Any:
+    """Render `value` against a `StepRequested.context` and the node's input (the orchestrator's resolver shape);
+    without `now` (and none pinned in the context), `$now` is null. Raises `ExpressionError`."""
+    return render(value, context_from_step(wire, node_input=node_input, now=now))
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -379,6 +385,7 @@ __all__ = [
     "is_template",
     "parse",
     "render",
+    "render_step",
     "render_string",
     "step_context",
 ]
