@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import ProducerFenced
 
 from flowmatic_contracts import ids
 from flowmatic_contracts.commands import CreateWorkflow, DeleteWorkflow, UpdateWorkflow
@@ -18,6 +19,7 @@ from flowmatic_contracts.topics import Topics
 from flowmatic_contracts.workflow import NodeSpec, WorkflowSpec
 from flowmatic_devstack.pytest_plugin import TEST_PARTITIONS
 from flowmatic_orchestrator.bootstrap import Orchestrator, build
+from flowmatic_orchestrator.entrypoints.processor import ProcessorFailedError
 from flowmatic_orchestrator.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -68,6 +70,7 @@ class Log:
         self._outcomes = self._reader(kafka_bootstrap)
         self._events = self._reader(kafka_bootstrap)
         self.seen_outcomes: dict[str, Envelope] = {}
+        self.seen_events: dict[str, list[Envelope]] = {}
 
     @staticmethod
     def _reader(kafka_bootstrap: str) -> AIOKafkaConsumer:
@@ -116,16 +119,16 @@ class Log:
         return await self.outcome(await self.send(payload, workflow_id))
 
     async def events(self, workflow_id: str, count: int) -> list[Envelope]:
-        """The first `count` committed events of a workflow (and no more arriving meanwhile)."""
-        found: list[Envelope] = []
+        """The committed events of a workflow, once there are at least `count`."""
 
         async def enough() -> bool:
             for records in (await self._events.getmany(timeout_ms=100)).values():
-                found.extend(e for e in (decode(r.value) for r in records) if e.aggregate_id == workflow_id)
-            return len(found) >= count
+                for envelope in (decode(r.value) for r in records):
+                    self.seen_events.setdefault(envelope.aggregate_id, []).append(envelope)
+            return len(self.seen_events.get(workflow_id, [])) >= count
 
         await eventually(enough, f"{count} events of {workflow_id}")
-        return found
+        return self.seen_events[workflow_id]
 
 
 @pytest.fixture
@@ -212,3 +215,35 @@ async def test_two_instances_share_the_partitions_and_hand_state_over(
         # The second instance left: the first takes every partition back, with the second's updates.
         for wid in workflow_ids:
             assert accepted(await log.command(UpdateWorkflow(spec=SPEC, expected_version=2), wid)) == 3
+
+
+async def test_a_restarted_instance_fences_its_zombie(kafka_bootstrap: str, topics: Topics, log: Log) -> None:
+    settings = Settings(kafka_bootstrap_servers=kafka_bootstrap, topic_prefix=topics.prefix, poll_timeout_ms=50)
+    first = ids.new_id(ids.WORKFLOW)
+    workflow_ids = [ids.new_id(ids.WORKFLOW) for _ in range(20)]
+    async with AsyncExitStack() as zombie_stack:
+        zombie = await build(settings, zombie_stack)
+        zombie_task = asyncio.create_task(zombie.processor.run())
+        await eventually(zombie.is_ready, "the first incarnation to be ready")
+        assert accepted(await log.command(CreateWorkflow(spec=SPEC), first)) == 1
+
+        # The same instance id means the same transactional id: starting the successor fences the first one,
+        # which keeps its share of the partitions until its next transaction fails.
+        async with orchestrator(kafka_bootstrap, topics, "0") as successor:
+            await eventually(lambda: bool(zombie.processor.assignment), "the zombie to own a partition again")
+            correlations = [await log.send(CreateWorkflow(spec=SPEC), wid) for wid in workflow_ids]
+            await eventually(zombie_task.done, "the zombie to give up")
+            with pytest.raises(ProcessorFailedError) as failure:
+                await zombie_task
+            assert isinstance(failure.value.__cause__, ProducerFenced), repr(failure.value.__cause__)
+            assert not zombie.is_ready()
+            await zombie_stack.aclose()  # its consumer leaves the group; the successor takes every partition
+
+            for correlation in correlations:
+                assert accepted(await log.outcome(correlation)) == 1
+            assert accepted(await log.command(UpdateWorkflow(spec=SPEC, expected_version=1), first)) == 2
+            assert len(successor.processor.assignment) == TEST_PARTITIONS
+
+    # Nothing the zombie tried to write is visible: one WorkflowCreated per workflow in the committed log.
+    for wid in workflow_ids:
+        assert [(e.type, e.sequence) for e in await log.events(wid, 1)] == [("WorkflowCreated", 1)]
