@@ -8,6 +8,10 @@ import asyncpg
 import pytest
 
 from flowmatic_contracts import ids
+from flowmatic_query.adapters.projections import PostgresProjectionStore
+from flowmatic_query.entrypoints.progress import ProjectionProgress
+from flowmatic_query.entrypoints.projector import Projector
+from flowmatic_query.entrypoints.sync_barrier import LogSyncBarrier
 from flowmatic_query.testing.envelopes import SECRET_CIPHERTEXT, created, deleted, updated
 from flowmatic_query.testing.harness import EventWriter, Harness
 
@@ -133,3 +137,32 @@ async def test_positions_are_stored_with_the_rows(harness: Harness, writer: Even
     # one record plus its transaction marker on the workflow's partition
     assert sum(r["next_offset"] for r in stored if r["topic"] == writer.topics.workflow_events) == 2
     assert {r["topic"] for r in stored} <= set(writer.topics.event_topics)
+
+
+async def test_two_projectors_on_one_database_apply_each_event_once(
+    harness: Harness, writer: EventWriter, kafka_bootstrap: str, pool: asyncpg.Pool
+) -> None:
+    other_progress = ProjectionProgress()
+    other = Projector(
+        bootstrap_servers=kafka_bootstrap,
+        topics=writer.topics.event_topics,
+        store=PostgresProjectionStore(pool),
+        progress=other_progress,
+        batch_size=2,
+    )
+    other_task = asyncio.create_task(other.run())
+    try:
+        await harness.start(batch_size=3)
+        workflows = [ids.new_id(ids.WORKFLOW) for _ in range(8)]
+        for wid in workflows:
+            await writer.write(created(wid, "shared"), updated(wid, "shared", 2))
+        await harness.synced()
+        async with asyncio.timeout(20):
+            await other_progress.wait_ready()
+            await LogSyncBarrier(harness.end_offsets, other_progress).sync()
+    finally:
+        other_task.cancel()
+        await asyncio.gather(other_task, return_exceptions=True)
+    assert await pool.fetchval("SELECT count(*) FROM workflow_versions") == 16
+    assert await pool.fetchval("SELECT count(*) FROM events") == 16
+    assert await pool.fetchval("SELECT count(*) FROM projection_errors") == 0

@@ -57,6 +57,11 @@ class ProjectionProgress:
             self._running = False
             self._changed.notify_all()
 
+    async def wait_ready(self) -> None:
+        """Return once the projector runs with its positions loaded; bound it with `asyncio.timeout`."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.ready)
+
     async def wait_for(self, targets: Mapping[Partition, int]) -> None:
         """Return once every target position is committed; bound it with `asyncio.timeout`."""
         wanted = dict(targets)

@@ -47,7 +47,7 @@ class Projector:
         consumer = new_log_reader(self._bootstrap_servers, "flowmatic-query-projector")
         await consumer.start()
         try:
-            committed = await self._position(consumer)
+            committed = await self._start_position(consumer)
             await self._progress.load(committed)
             log.info("projecting %d partitions of %s", len(committed), ", ".join(self._topics))
             while True:
@@ -55,6 +55,15 @@ class Projector:
         finally:
             await self._progress.stopped()
             await consumer.stop()
+
+    async def _start_position(self, consumer: AIOKafkaConsumer) -> dict[Partition, int]:
+        """`_position`, retried while the broker or the database is not there yet."""
+        while True:
+            try:
+                return await self._position(consumer)
+            except Exception:
+                log.exception("cannot load the projection positions yet; retrying")
+                await asyncio.sleep(self._retry_seconds)
 
     async def _position(self, consumer: AIOKafkaConsumer) -> dict[Partition, int]:
         """Assign every partition and seek each to its stored position (else the beginning)."""

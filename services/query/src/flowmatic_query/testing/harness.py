@@ -93,11 +93,13 @@ class Harness:
             batch_size=batch_size,
         )
         self.task = asyncio.create_task(projector.run())
-        async with asyncio.timeout(30):
-            while not self.progress.ready:
-                if self.task.done():
-                    self.task.result()
-                await asyncio.sleep(0.01)
+        ready = asyncio.create_task(self.progress.wait_ready())
+        done, _ = await asyncio.wait({self.task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self.task in done:
+                self.task.result()  # the projector failed: raise its error
+            raise TimeoutError("the projector did not load its positions within 30 s")
 
     async def stop(self) -> None:
         """Cancel the projector, as a crash would stop it."""
