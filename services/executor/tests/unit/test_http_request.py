@@ -302,3 +302,17 @@ async def test_plain_http_has_no_sni_and_keeps_connections() -> None:
     assert "sni_hostname" not in sent.extensions
     assert sent.headers["host"] == "api.example.test"
     assert sent.headers.get("connection") != "close"
+
+
+async def test_the_next_checked_address_is_tried_when_one_does_not_connect() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "2606:4700::1":
+            raise httpx.ConnectError("network unreachable")
+        return httpx.Response(200, json={"via": request.url.host})
+
+    c, _, _ = connector(handle, table={"dual.example.test": ["2606:4700::1", PUBLIC]})
+    outcome = await call(c, params(url="https://dual.example.test/"))
+    assert isinstance(outcome, Succeeded) and outcome.output["body"] == {"via": PUBLIC}
+    c, _, _ = connector(handle, table={"v6.example.test": ["2606:4700::1"]})
+    outcome = await call(c, params(url="https://v6.example.test/"))
+    assert isinstance(outcome, Failed) and outcome.retryable and "network unreachable" in outcome.message

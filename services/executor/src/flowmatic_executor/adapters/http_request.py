@@ -112,7 +112,7 @@ class HttpRequestConnector:
     ) -> tuple[httpx.Response, bytes]:
         if url.scheme not in ("http", "https"):
             raise AddressRefusedError(f"refusing {url}: only http and https URLs may be called")
-        address = await self._checked_address(url)
+        addresses = await self._checked_addresses(url)
         pinned_headers = {k: v for k, v in headers.items() if k.lower() != "host"}
         pinned_headers["Host"] = url.netloc.decode("ascii")
         extensions: dict[str, Any] = {"timeout": httpx.Timeout(timeout_seconds).as_dict()}
@@ -121,17 +121,25 @@ class HttpRequestConnector:
             # The pool keys connections by the IP; never hand this TLS session (verified for this name) to a
             # request for another name on the same address.
             pinned_headers["Connection"] = "close"
-        request = self._client.build_request(
-            method, url.copy_with(host=str(address)), headers=pinned_headers, content=content, extensions=extensions
-        )
-        response = await self._client.send(request, stream=True, follow_redirects=False)
-        try:
-            body = await self._read_limited(response, url)
-        finally:
-            await response.aclose()
-        return response, body
+        for index, address in enumerate(addresses):
+            request = self._client.build_request(
+                method, url.copy_with(host=str(address)), headers=pinned_headers, content=content, extensions=extensions
+            )
+            try:
+                response = await self._client.send(request, stream=True, follow_redirects=False)
+            except httpx.ConnectError:
+                if index == len(addresses) - 1:
+                    raise
+                continue  # nothing was sent: the next checked address of the same name may answer
+            try:
+                body = await self._read_limited(response, url)
+            finally:
+                await response.aclose()
+            return response, body
+        raise ResolutionError(f"cannot resolve {url.host}: no addresses")
 
-    async def _checked_address(self, url: httpx.URL) -> IPAddress:
+    async def _checked_addresses(self, url: httpx.URL) -> list[IPAddress]:
+        """Every address the host resolves to, each one checked; the call may use any of them."""
         host = url.host
         if _is_ip_literal(host):
             addresses: list[IPAddress] = [ipaddress.ip_address(host)]
@@ -144,7 +152,7 @@ class HttpRequestConnector:
                 if reason is not None:
                     where = host if _is_ip_literal(host) else f"{host} resolves to {address}, which"
                     raise AddressRefusedError(f"refusing {url}: {where} is {reason}")
-        return addresses[0]
+        return addresses
 
     async def _read_limited(self, response: httpx.Response, url: httpx.URL) -> bytes:
         limit = self._policy.max_response_bytes
