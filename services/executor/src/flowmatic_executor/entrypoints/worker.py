@@ -6,8 +6,8 @@ crash before the commit re-runs the batch on restart: connector side effects are
 `http_request` sends `Idempotency-Key: executionId:nodeId:attempt`, and the orchestrator ignores a duplicate
 result for a (node, attempt) it has already settled.
 
-Failure policy (as the orchestrator's): a transaction that cannot commit ends the loop with
-`WorkerFailedError`; the process exits non-zero and its supervisor restarts it from the committed offsets.
+Failure policy (as the orchestrator's): a transaction that cannot commit, or a rebalance whose new partitions
+cannot be taken over, ends the loop with `WorkerFailedError`; the process exits non-zero and its supervisor restarts it from the committed offsets.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class StepWorker:
         self._next_offsets: dict[TopicPartition, int] = {}
         self._lock = asyncio.Lock()
         self._rebalancing = False
+        self._failure: BaseException | None = None
         self._stopping = asyncio.Event()
         self._joined = False
         self.steps_completed = 0
@@ -100,6 +101,8 @@ class StepWorker:
         while not self._stopping.is_set():
             batch = await self._consumer.getmany(timeout_ms=self._poll_timeout_ms, max_records=self._max_batch_records)
             async with self._lock:
+                if self._failure is not None:
+                    raise WorkerFailedError("taking over partitions after a rebalance failed") from self._failure
                 await self._process(batch)
 
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
@@ -164,6 +167,11 @@ class StepWorker:
                 self._next_offsets[tp] = await self._consumer.position(tp)
             self._joined = True
             log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
+        except Exception as exc:
+            # aiokafka logs and swallows listener errors; remember it so the loop fails instead of going on
+            # without partitions it was given (their requests would be silently skipped).
+            log.exception("taking over partitions %s failed", assigned)
+            self._failure = exc
         finally:
             if self._rebalancing:
                 self._rebalancing = False
