@@ -316,3 +316,10 @@ async def test_the_next_checked_address_is_tried_when_one_does_not_connect() -> 
     c, _, _ = connector(handle, table={"v6.example.test": ["2606:4700::1"]})
     outcome = await call(c, params(url="https://v6.example.test/"))
     assert isinstance(outcome, Failed) and outcome.retryable and "network unreachable" in outcome.message
+
+
+async def test_error_messages_never_show_credentials_or_the_query() -> None:
+    c, _, _ = connector(lambda request: httpx.Response(500))
+    outcome = await call(c, params(url="https://user:s3cret@api.example.test/p?token=s3cret"))
+    assert isinstance(outcome, Failed) and "https://api.example.test/p answered 500" in outcome.message
+    assert "s3cret" not in outcome.message

@@ -71,13 +71,13 @@ class HttpRequestConnector:
         except ResponseTooLargeError as exc:
             return Failed(str(exc), retryable=False)
         except (TimeoutError, httpx.TimeoutException):
-            return Failed(f"{method} {url} timed out after {timeout_seconds:g} s", retryable=True)
+            return Failed(f"{method} {_shown(url)} timed out after {timeout_seconds:g} s", retryable=True)
         except ResolutionError as exc:
-            return Failed(f"{method} {url}: {exc}", retryable=True)
+            return Failed(f"{method} {_shown(url)}: {exc}", retryable=True)
         except httpx.TransportError as exc:
-            return Failed(f"{method} {url} failed: {type(exc).__name__}: {exc}".rstrip(": "), retryable=True)
+            return Failed(f"{method} {_shown(url)} failed: {type(exc).__name__}: {exc}".rstrip(": "), retryable=True)
         except (httpx.InvalidURL, ValueError) as exc:
-            return Failed(f"{method} {url}: {exc}", retryable=False)
+            return Failed(f"{method} {_shown(url)}: {exc}", retryable=False)
 
     async def _call(
         self,
@@ -105,13 +105,16 @@ class HttpRequestConnector:
             if (next_url.scheme, next_url.host, next_url.port) != (url.scheme, url.host, url.port):
                 headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
             url = next_url
-        return Failed(f"{parameters.method} {parameters.url}: more than {MAX_REDIRECTS} redirects", retryable=False)
+        return Failed(
+            f"{parameters.method} {_shown(httpx.URL(parameters.url))}: more than {MAX_REDIRECTS} redirects",
+            retryable=False,
+        )
 
     async def _send_pinned(
         self, method: str, url: httpx.URL, headers: Mapping[str, str], content: bytes | None, timeout_seconds: float
     ) -> tuple[httpx.Response, bytes]:
         if url.scheme not in ("http", "https"):
-            raise AddressRefusedError(f"refusing {url}: only http and https URLs may be called")
+            raise AddressRefusedError(f"refusing {_shown(url)}: only http and https URLs may be called")
         addresses = await self._checked_addresses(url)
         pinned_headers = {k: v for k, v in headers.items() if k.lower() != "host"}
         pinned_headers["Host"] = url.netloc.decode("ascii")
@@ -151,7 +154,7 @@ class HttpRequestConnector:
                 reason = refusal_reason(address)
                 if reason is not None:
                     where = host if _is_ip_literal(host) else f"{host} resolves to {address}, which"
-                    raise AddressRefusedError(f"refusing {url}: {where} is {reason}")
+                    raise AddressRefusedError(f"refusing {_shown(url)}: {where} is {reason}")
         return addresses
 
     async def _read_limited(self, response: httpx.Response, url: httpx.URL) -> bytes:
@@ -161,9 +164,14 @@ class HttpRequestConnector:
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise ResponseTooLargeError(f"the response from {url} is over {limit} bytes")
+                raise ResponseTooLargeError(f"the response from {_shown(url)} is over {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _shown(url: httpx.URL) -> str:
+    """A URL for an error message: without credentials and query, which may carry secrets."""
+    return str(url.copy_with(username=None, password=None, query=None, fragment=None))
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -214,6 +222,6 @@ def _outcome(method: str, url: httpx.URL, response: httpx.Response, body: bytes,
     }
     if fail_on_error and not 200 <= response.status_code < 300:
         return Failed(
-            f"{method} {url} answered {response.status_code} {response.reason_phrase}".rstrip(), retryable=True
+            f"{method} {_shown(url)} answered {response.status_code} {response.reason_phrase}".rstrip(), retryable=True
         )
     return Succeeded(output)
