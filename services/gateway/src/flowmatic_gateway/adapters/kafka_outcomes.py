@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from flowmatic_contracts.envelope import decode
 from flowmatic_contracts.events import CommandAccepted, CommandRejected
-from flowmatic_gateway.adapters.kafka_partitions import all_partitions
+from flowmatic_gateway.adapters.kafka_partitions import FETCH_MAX_WAIT_MS, all_partitions
 from flowmatic_gateway.ports import Outcome
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class KafkaOutcomeListener:
             isolation_level="read_committed",
             auto_offset_reset="latest",
             client_id="flowmatic-gateway-outcomes",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         await consumer.start()
         try:

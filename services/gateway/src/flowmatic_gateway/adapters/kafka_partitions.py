@@ -22,3 +22,9 @@ async def all_partitions(consumer: Any, topic: str, timeout_seconds: float = 30.
         if time.monotonic() > deadline:
             raise RuntimeError(f"topic {topic} does not exist")
         await asyncio.sleep(0.2)
+
+
+# A read_committed fetch parked on the broker is not woken when a transaction commits (the data was appended
+# earlier, only the stable offset moved), so it waits out fetch_max_wait_ms (default 500 ms). Waiters on outcomes
+# and on the routing table's sync feel that wait directly; a short one keeps writes answered in milliseconds.
+FETCH_MAX_WAIT_MS = 20

@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from flowmatic_contracts.envelope import decode
-from flowmatic_gateway.adapters.kafka_partitions import all_partitions
+from flowmatic_gateway.adapters.kafka_partitions import FETCH_MAX_WAIT_MS, all_partitions
 from flowmatic_gateway.domain.routing import RoutingTable, WebhookRoute
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class KafkaWebhookDirectory:
             isolation_level="read_committed",
             auto_offset_reset="earliest",
             client_id="flowmatic-gateway-routing",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         await consumer.start()
         try:
