@@ -13,6 +13,7 @@ import httpx
 from aiokafka.errors import KafkaError
 
 from flowmatic_contracts.topics import Topics
+from flowmatic_gateway.adapters.kafka_deliveries import KafkaDeliveryLedger
 from flowmatic_gateway.adapters.kafka_outcomes import KafkaOutcomeListener
 from flowmatic_gateway.adapters.kafka_producer import KafkaProducerHealth, KafkaTopicWriter, acknowledged_producer
 from flowmatic_gateway.adapters.kafka_routing import KafkaWebhookDirectory
@@ -84,6 +85,10 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Gateway
     await _start_with_retry("webhook routes", directory.start)
     stack.push_async_callback(directory.stop)
 
+    ledger = KafkaDeliveryLedger(settings.kafka_bootstrap_servers, topics.webhooks)
+    await _start_with_retry("webhook deliveries", ledger.start)
+    stack.push_async_callback(ledger.stop)
+
     http = httpx.AsyncClient(base_url=settings.query_base, timeout=settings.command_timeout_seconds)
     stack.push_async_callback(http.aclose)
 
@@ -95,6 +100,7 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Gateway
         query=HttpQueryClient(http),
         webhooks=directory,
         deliveries=KafkaTopicWriter(producer, topics.webhooks, settings.command_timeout_seconds, health),
+        ledger=ledger,
         secrets=secrets,
         catalog=connector_catalog(),
         readiness=GatewayReadiness(health, outcomes),

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from flowmatic_contracts.envelope import Envelope
 from flowmatic_contracts.events import CommandAccepted, CommandRejected
-from flowmatic_gateway.domain.routing import WebhookRoute
+from flowmatic_gateway.domain.deliveries import AcceptedDelivery
+from flowmatic_gateway.domain.routing import WebhookRoute, WorkflowEntry
 
 Outcome = CommandAccepted | CommandRejected
 
@@ -65,6 +67,9 @@ class WebhookDirectory(Protocol):
 
     def lookup(self, webhook_id: str) -> WebhookRoute | None: ...
 
+    def workflow(self, workflow_id: str) -> WorkflowEntry | None:
+        """The live workflow with this id, as of the last sync."""
+
     async def sync(self) -> None:
         """Return once the table includes every workflow event committed before the call."""
 
@@ -85,3 +90,10 @@ class SecretBox(Protocol):
     def encrypt(self, secret: str) -> str: ...
 
     def decrypt(self, ciphertext: str) -> str: ...
+
+
+class DeliveryLedger(Protocol):
+    """Webhook deliveries accepted recently, by idempotency key."""
+
+    async def find(self, webhook_id: str, idempotency_key: str, now: datetime) -> AcceptedDelivery | None:
+        """The delivery first accepted with this key within 24 h, including any acknowledged before the call."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,9 +11,10 @@ import pytest
 from flowmatic_contracts import ids
 from flowmatic_contracts.commands import CreateWorkflow
 from flowmatic_contracts.envelope import SYSTEM, Actor, Envelope, new_envelope
-from flowmatic_contracts.events import CommandAccepted, WorkflowCreated, WorkflowDeleted
+from flowmatic_contracts.events import CommandAccepted, WebhookReceived, WorkflowCreated, WorkflowDeleted
 from flowmatic_contracts.topics import Topics
 from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
+from flowmatic_gateway.adapters.kafka_deliveries import KafkaDeliveryLedger
 from flowmatic_gateway.adapters.kafka_outcomes import KafkaOutcomeListener
 from flowmatic_gateway.adapters.kafka_producer import KafkaProducerHealth, KafkaTopicWriter, acknowledged_producer
 from flowmatic_gateway.adapters.kafka_routing import KafkaWebhookDirectory
@@ -141,3 +143,33 @@ async def test_routing_table_is_built_from_workflow_events(
         assert directory.lookup("wh_c") is None
     finally:
         await directory.stop()
+
+
+async def test_delivery_ledger_finds_a_key_acknowledged_just_before(kafka_bootstrap: str, topics: Topics) -> None:
+    ledger = KafkaDeliveryLedger(kafka_bootstrap, topics.webhooks)
+    await ledger.start()
+    producer = acknowledged_producer(kafka_bootstrap, 10)
+    await producer.start()
+    try:
+        delivery = new_envelope(
+            WebhookReceived(
+                webhook_id="wh_1",
+                workflow_id="wf_1",
+                workflow_version=1,
+                trigger_id="trigger",
+                payload={},
+                idempotency_key="key-1",
+                spec=SPEC,
+            ),
+            aggregate_id=ids.new_id(ids.EXECUTION),
+            actor=SYSTEM,
+        )
+        now = datetime.now(UTC)
+        assert await asyncio.wait_for(ledger.find("wh_1", "key-1", now), timeout=15) is None
+        await KafkaTopicWriter(producer, topics.webhooks, 10, KafkaProducerHealth()).send(delivery)
+        found = await asyncio.wait_for(ledger.find("wh_1", "key-1", now), timeout=15)
+        assert found is not None and found.execution_id == delivery.aggregate_id
+        assert await ledger.find("wh_2", "key-1", now) is None
+    finally:
+        await producer.stop()
+        await ledger.stop()

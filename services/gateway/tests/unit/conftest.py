@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from flowmatic_contracts.events import CommandAccepted
 from flowmatic_gateway.adapters.in_memory import (
     AlwaysReady,
     InMemoryBus,
+    InMemoryDeliveryLedger,
     InMemoryOutcomes,
     InMemoryQuery,
     InMemoryWebhookDirectory,
@@ -28,7 +30,6 @@ from flowmatic_gateway.entrypoints.dependencies import GatewayDeps
 from flowmatic_gateway.settings import Settings
 
 ADMIN_KEY = "test-admin-key"
-NOW = 1_800_000_000.0
 
 
 @pytest.fixture
@@ -110,10 +111,11 @@ def deps(
         query=query,
         webhooks=directory,
         deliveries=deliveries,
+        ledger=InMemoryDeliveryLedger(deliveries),
         secrets=FernetSecretBox(key),
         catalog=SharedCatalog(),
         readiness=AlwaysReady(),
-        clock=lambda: NOW,
+        clock=time.time,
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,7 +13,8 @@ import orjson
 from flowmatic_contracts.envelope import SYSTEM, Envelope, new_envelope
 from flowmatic_contracts.events import WebhookReceived, WorkflowCreated, WorkflowDeleted, WorkflowUpdated
 from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
-from flowmatic_gateway.adapters.in_memory import AlwaysReady, InMemoryBus, InMemoryWebhookDirectory
+from flowmatic_gateway.adapters.in_memory import AlwaysReady, InMemoryBus, InMemoryQuery, InMemoryWebhookDirectory
+from flowmatic_gateway.domain.deliveries import DeliveryIndex
 from flowmatic_gateway.domain.routing import RoutingTable
 from flowmatic_gateway.domain.signatures import sign, signature_matches
 from flowmatic_gateway.domain.webhook_payload import build_payload
@@ -233,3 +236,47 @@ async def test_readyz_reflects_broker_and_routes(
     deps.readiness.is_ready = False
     problem(await anon.get("/readyz"), 503)
     assert (await anon.get("/healthz")).status_code == 200
+
+
+async def test_a_repeated_idempotency_key_gets_the_original_answer(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, deliveries: InMemoryBus, query: InMemoryQuery
+) -> None:
+    directory.apply(created())
+    directory.apply(created(wid="wf_2", hook="wh_2"))
+    first = await anon.post("/api/webhooks/wh_1", json={}, headers={"Idempotency-Key": "k"})
+    again = await anon.post("/api/webhooks/wh_1", json={"other": 1}, headers={"Idempotency-Key": "k"})
+    by_webhook_id = await anon.post("/api/webhooks/wh_1", json={}, headers={"webhook-id": "k"})
+    elsewhere = await anon.post("/api/webhooks/wh_2", json={}, headers={"Idempotency-Key": "k"})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert by_webhook_id.json()["executionId"] == first.json()["executionId"]
+    assert elsewhere.json()["executionId"] != first.json()["executionId"]  # keys are per webhook
+    assert len(deliveries.sent) == 2
+    assert query.syncs == 2  # each accepted delivery is readable before its 200
+
+
+async def test_concurrent_duplicates_start_one_execution(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, deliveries: InMemoryBus, deps: GatewayDeps
+) -> None:
+    directory.apply(created())
+    answers = await asyncio.gather(
+        *(anon.post("/api/webhooks/wh_1", json={}, headers={"Idempotency-Key": "same"}) for _ in range(5))
+    )
+    assert {a.json()["executionId"] for a in answers} == {deliveries.sent[0].aggregate_id}
+    assert len(deliveries.sent) == 1 and len(deps.delivery_locks) == 0
+
+
+def test_the_deduplication_window_is_24_hours() -> None:
+    index = DeliveryIndex()
+    delivery = new_envelope(
+        WebhookReceived(
+            webhook_id="wh", workflow_id="wf", workflow_version=1, trigger_id="t", payload={}, idempotency_key="k",
+            spec=spec(),
+        ),
+        aggregate_id="ex_1",
+        actor=SYSTEM,
+    )  # fmt: skip
+    index.apply(delivery)
+    assert index.find("wh", "k", delivery.occurred_at + timedelta(hours=23)) is not None
+    assert index.find("wh", "k", delivery.occurred_at + timedelta(hours=25)) is None
+    assert index.find("wh", "other", delivery.occurred_at) is None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 
 import orjson
 
 from flowmatic_contracts.envelope import Envelope
-from flowmatic_gateway.domain.routing import RoutingTable, WebhookRoute
+from flowmatic_gateway.domain.deliveries import AcceptedDelivery, DeliveryIndex
+from flowmatic_gateway.domain.routing import RoutingTable, WebhookRoute, WorkflowEntry
 from flowmatic_gateway.ports import BrokerUnavailableError, ForwardedResponse, Outcome, QueryUnavailableError
 
 
@@ -89,8 +91,24 @@ class InMemoryWebhookDirectory:
     def lookup(self, webhook_id: str) -> WebhookRoute | None:
         return self.table.lookup(webhook_id)
 
+    def workflow(self, workflow_id: str) -> WorkflowEntry | None:
+        return self.table.workflow(workflow_id)
+
     async def sync(self) -> None:
         self.syncs += 1
+
+
+class InMemoryDeliveryLedger:
+    """A DeliveryLedger fed by the deliveries a fake bus records."""
+
+    def __init__(self, deliveries: InMemoryBus) -> None:
+        self.deliveries = deliveries
+
+    async def find(self, webhook_id: str, idempotency_key: str, now: datetime) -> AcceptedDelivery | None:
+        index = DeliveryIndex()
+        for envelope in self.deliveries.sent:
+            index.apply(envelope)
+        return index.find(webhook_id, idempotency_key, now)
 
 
 class AlwaysReady:

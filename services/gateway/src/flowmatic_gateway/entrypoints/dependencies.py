@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -14,6 +16,7 @@ from flowmatic_gateway.domain.connectors import ConnectorCatalog
 from flowmatic_gateway.entrypoints.problems import ProblemError
 from flowmatic_gateway.ports import (
     CommandBus,
+    DeliveryLedger,
     OutcomeWaiter,
     QueryClient,
     Readiness,
@@ -22,6 +25,30 @@ from flowmatic_gateway.ports import (
     WebhookDirectory,
 )
 from flowmatic_gateway.settings import Settings
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 @dataclass
@@ -35,10 +62,13 @@ class GatewayDeps:
     query: QueryClient
     webhooks: WebhookDirectory
     deliveries: WebhookDeliveries
+    ledger: DeliveryLedger
     secrets: SecretBox
     catalog: ConnectorCatalog
     readiness: Readiness
     clock: Callable[[], float] = field(default=time.time)
+    # Serialises deliveries carrying the same idempotency key on this instance, so the second sees the first.
+    delivery_locks: KeyedLocks = field(default_factory=lambda: KeyedLocks())
 
     def authenticate(self, bearer: str) -> Principal | None:
         """The principal behind a bearer token: an access token, or an API key used directly."""

@@ -19,7 +19,8 @@ from flowmatic_gateway.domain.webhook_payload import WebhookBodyError, build_pay
 from flowmatic_gateway.entrypoints.bodies import read_body
 from flowmatic_gateway.entrypoints.dependencies import AppSettings, Deps, GatewayDeps
 from flowmatic_gateway.entrypoints.problems import ProblemError
-from flowmatic_gateway.ports import BrokerUnavailableError
+from flowmatic_gateway.ports import BrokerUnavailableError, QueryUnavailableError
+from flowmatic_gateway.settings import Settings
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -69,15 +70,51 @@ async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSe
             query=request.query_params.multi_items(),
             content_type=request.headers.get("content-type"),
             body=body,
-            received_at=datetime.fromtimestamp(deps.clock(), UTC).isoformat().replace("+00:00", "Z"),
+            received_at=_now(deps).isoformat().replace("+00:00", "Z"),
         )
     except WebhookBodyError as error:
         raise ProblemError(400, detail=str(error)) from None
-    execution_id = ids.new_id(ids.EXECUTION)
     idempotency_key = next((request.headers[h] for h in IDEMPOTENCY_HEADERS if h in request.headers), None)
+    if idempotency_key is None:
+        return await _accept(deps, settings, route, payload, None)
+    async with deps.delivery_locks.hold((webhook_id, idempotency_key)):
+        try:
+            earlier = await asyncio.wait_for(
+                deps.ledger.find(webhook_id, idempotency_key, _now(deps)), timeout=settings.command_timeout_seconds
+            )
+        except (TimeoutError, RuntimeError) as error:
+            log.warning("the delivery ledger could not catch up: %r", error)
+            raise ProblemError(503, "Deliveries unavailable", "duplicates cannot be checked now; try again") from None
+        if earlier is not None:
+            return _answer(webhook_id, earlier.workflow_id, earlier.execution_id)
+        return await _accept(deps, settings, route, payload, idempotency_key)
+
+
+def _now(deps: GatewayDeps) -> datetime:
+    return datetime.fromtimestamp(deps.clock(), UTC)
+
+
+def _answer(webhook_id: str, workflow_id: str, execution_id: str) -> JSONResponse:
+    return JSONResponse(
+        {
+            "status": "success",
+            "message": "Webhook received and workflow triggered",
+            "webhookId": webhook_id,
+            "workflowId": workflow_id,
+            "executionId": execution_id,
+            "executionStatus": "RUNNING",
+        }
+    )
+
+
+async def _accept(
+    deps: GatewayDeps, settings: Settings, route: WebhookRoute, payload: dict[str, Any], idempotency_key: str | None
+) -> JSONResponse:
+    """Where a webhook becomes an event: WebhookReceived, acknowledged by the broker before the 200."""
+    execution_id = ids.new_id(ids.EXECUTION)
     envelope = new_envelope(
         WebhookReceived(
-            webhook_id=webhook_id,
+            webhook_id=route.webhook_id,
             workflow_id=route.workflow_id,
             workflow_version=route.workflow_version,
             trigger_id=route.trigger_id,
@@ -86,7 +123,7 @@ async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSe
             spec=route.spec,
         ),
         aggregate_id=execution_id,
-        actor=Actor(kind="webhook", id=webhook_id),
+        actor=Actor(kind="webhook", id=route.webhook_id),
         correlation_id=ids.new_id(ids.CORRELATION),
     )
     try:
@@ -95,16 +132,14 @@ async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSe
         raise ProblemError(
             503, "Broker unavailable", "the delivery could not be recorded; nothing was started"
         ) from None
-    return JSONResponse(
-        {
-            "status": "success",
-            "message": "Webhook received and workflow triggered",
-            "webhookId": webhook_id,
-            "workflowId": route.workflow_id,
-            "executionId": execution_id,
-            "executionStatus": "RUNNING",
-        }
-    )
+    # Read-your-writes: the query service shows the delivery as a RUNNING execution once synced. The delivery is
+    # already durable, so a slow read side only delays the answer; it never turns it into an error (a retry
+    # would start a second execution).
+    try:
+        await asyncio.wait_for(deps.query.sync(), timeout=settings.command_timeout_seconds)
+    except (QueryUnavailableError, TimeoutError) as error:
+        log.warning("query service did not sync after delivery %s: %r", execution_id, error)
+    return _answer(route.webhook_id, route.workflow_id, execution_id)
 
 
 # One route per method: OpenAPI needs one operation id per method.
