@@ -1,4 +1,5 @@
-"""The composition root: builds the Kafka clients, the processor and the health app from `Settings`."""
+"""The composition root: builds the Kafka clients, the processor and the health app from `Settings`; wires the
+domain's expression resolver to the contracts' expression language and its clock to the real one."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from fastapi import FastAPI
 
 from flowmatic_contracts import ids
 from flowmatic_contracts.envelope import utc_now
+from flowmatic_orchestrator.adapters.execution_snapshots import RunningExecution, decode_execution
+from flowmatic_orchestrator.adapters.expressions import resolver_at
 from flowmatic_orchestrator.adapters.snapshot_reader import KafkaSnapshotReader
-from flowmatic_orchestrator.domain import DecisionContext
+from flowmatic_orchestrator.adapters.snapshots import decode_snapshot
+from flowmatic_orchestrator.domain import DecisionContext, WorkflowState
 from flowmatic_orchestrator.entrypoints.health import create_app
 from flowmatic_orchestrator.entrypoints.processor import CommandProcessor
 from flowmatic_orchestrator.settings import Settings
@@ -59,9 +63,16 @@ async def build(settings: Settings, stack: AsyncExitStack) -> Orchestrator:
     await producer.start()
     stack.push_async_callback(producer.stop)
 
-    snapshots = KafkaSnapshotReader(settings.kafka_bootstrap_servers, topics.workflow_state)
+    snapshots: KafkaSnapshotReader[WorkflowState] = KafkaSnapshotReader(
+        settings.kafka_bootstrap_servers, topics.workflow_state, decode_snapshot
+    )
     await snapshots.start()
     stack.push_async_callback(snapshots.stop)
+    executions: KafkaSnapshotReader[RunningExecution] = KafkaSnapshotReader(
+        settings.kafka_bootstrap_servers, topics.execution_state, decode_execution, strict=False
+    )
+    await executions.start()
+    stack.push_async_callback(executions.stop)
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -77,9 +88,11 @@ async def build(settings: Settings, stack: AsyncExitStack) -> Orchestrator:
         consumer=consumer,
         producer=producer,
         snapshots=snapshots,
+        execution_snapshots=executions,
         topics=topics,
         group_id=settings.group_id,
         context=decision_context,
+        resolver=resolver_at,
         max_batch_records=settings.max_batch_records,
         poll_timeout_ms=settings.poll_timeout_ms,
     )

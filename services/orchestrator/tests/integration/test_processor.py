@@ -208,6 +208,9 @@ async def test_two_instances_share_the_partitions_and_hand_state_over(
                 "both instances to own a partition",
             )
             assert not first.processor.assignment & second.processor.assignment
+            # Range assignment: each partition number, of every consumed topic, belongs to one instance.
+            numbers = [{tp.partition for tp in p.processor.assignment} for p in (first, second)]
+            assert not numbers[0] & numbers[1]
             # Whichever instance owns a workflow now, it knows the workflow's version.
             for wid in workflow_ids:
                 assert accepted(await log.command(UpdateWorkflow(spec=SPEC, expected_version=1), wid)) == 2
@@ -242,7 +245,8 @@ async def test_a_restarted_instance_fences_its_zombie(kafka_bootstrap: str, topi
             for correlation in correlations:
                 assert accepted(await log.outcome(correlation)) == 1
             assert accepted(await log.command(UpdateWorkflow(spec=SPEC, expected_version=1), first)) == 2
-            assert len(successor.processor.assignment) == TEST_PARTITIONS
+            consumed = successor.processor.topics_consumed
+            assert len(successor.processor.assignment) == TEST_PARTITIONS * len(consumed)
 
     # Nothing the zombie tried to write is visible: one WorkflowCreated per workflow in the committed log.
     for wid in workflow_ids:

@@ -14,7 +14,7 @@ from flowmatic_contracts.topics import Topics
 from flowmatic_contracts.workflow import NodeSpec, WorkflowSpec
 from flowmatic_orchestrator.adapters.snapshots import decode_snapshot, encode_snapshot
 from flowmatic_orchestrator.domain import DecisionContext, WorkflowState
-from flowmatic_orchestrator.entrypoints.batch import BatchResult, InboundRecord, process_batch
+from flowmatic_orchestrator.entrypoints.batch import BatchResult, InboundRecord, OutboundRecord, process_batch
 
 TOPICS = Topics(prefix="unit.")
 SPEC = WorkflowSpec(name="flow", nodes=[NodeSpec(id="trigger", type="webhook"), NodeSpec(id="n", type="noop")])
@@ -47,8 +47,13 @@ def run(*records: InboundRecord, known: dict[str, WorkflowState] | None = None) 
     return process_batch(records, lambda _partition, wid: states.get(wid), TOPICS, context)
 
 
+def value_of(record: OutboundRecord) -> bytes:
+    assert record.value is not None, f"a tombstone on {record.topic}"
+    return record.value
+
+
 def outcomes(result: BatchResult) -> list[Payload]:
-    return [decode(r.value).payload for r in result.records if r.topic == TOPICS.outcomes]
+    return [decode(value_of(r)).payload for r in result.records if r.topic == TOPICS.outcomes]
 
 
 def test_a_create_writes_its_event_snapshot_and_outcome() -> None:
@@ -56,8 +61,8 @@ def test_a_create_writes_its_event_snapshot_and_outcome() -> None:
     assert [r.topic for r in result.records] == [TOPICS.workflow_events, TOPICS.workflow_state, TOPICS.outcomes]
     event, snapshot, outcome = result.records
     assert event.key == snapshot.key == b"wf_1" and outcome.key == b"cor_7"
-    assert decode(outcome.value).correlation_id == "cor_7"
-    assert decode_snapshot(snapshot.value) == result.states[0]["wf_1"]
+    assert decode(value_of(outcome)).correlation_id == "cor_7"
+    assert decode_snapshot(value_of(snapshot)) == result.states[0]["wf_1"]
     assert result.next_offsets == {(TOPICS.commands, 0): 8}
 
 
@@ -76,7 +81,7 @@ def test_commands_in_one_batch_see_each_others_effects() -> None:
         ("CommandRejected", 412),
         ("CommandAccepted", 3),
     ]
-    events = [decode(r.value) for r in result.records if r.topic == TOPICS.workflow_events]
+    events = [decode(value_of(r)) for r in result.records if r.topic == TOPICS.workflow_events]
     assert [e.sequence for e in events] == [1, 2, 3]
     assert result.states[0]["wf_1"].deleted and result.states[0]["wf_1"].version == 3
     assert result.next_offsets == {(TOPICS.commands, 0): 4}
@@ -86,8 +91,8 @@ def test_a_deleted_workflow_keeps_a_snapshot_not_a_tombstone() -> None:
     created = run(record(CreateWorkflow(spec=SPEC), 0)).states[0]
     result = run(record(DeleteWorkflow(), 1), known=created)
     [snapshot] = [r for r in result.records if r.topic == TOPICS.workflow_state]
-    assert decode_snapshot(snapshot.value).deleted
-    [event] = [decode(r.value) for r in result.records if r.topic == TOPICS.workflow_events]
+    assert decode_snapshot(value_of(snapshot)).deleted
+    [event] = [decode(value_of(r)) for r in result.records if r.topic == TOPICS.workflow_events]
     assert isinstance(event.payload, WorkflowDeleted) and event.payload.webhook_ids == [
         w.webhook_id for w in created["wf_1"].webhooks
     ]
@@ -120,10 +125,24 @@ def test_bad_messages_are_skipped_and_their_offsets_advance() -> None:
     assert result.next_offsets == {(TOPICS.commands, 0): 7}
 
 
-def test_a_command_this_service_does_not_handle_is_skipped_without_an_outcome() -> None:
+def test_an_execution_command_is_answered_on_the_outcomes_topic() -> None:
     start = StartExecution(workflow_id="wf_1", workflow_version=1, spec=SPEC, trigger_id="trigger")
     result = run(record(start, 0, workflow_id="ex_1"))
-    assert result.records == [] and result.next_offsets == {(TOPICS.commands, 0): 1}
+    [outcome] = outcomes(result)
+    assert isinstance(outcome, CommandAccepted) and outcome.aggregate_id == "ex_1"
+    assert result.next_offsets == {(TOPICS.commands, 0): 1}
+
+
+def test_a_message_on_the_wrong_topic_is_skipped() -> None:
+    misrouted = InboundRecord(
+        TOPICS.webhooks,
+        0,
+        3,
+        b"wf_1",
+        encode(new_envelope(CreateWorkflow(spec=SPEC), aggregate_id="wf_1", actor=ACTOR)),
+    )
+    result = run(misrouted)
+    assert result.records == [] and result.next_offsets == {(TOPICS.webhooks, 0): 4}
 
 
 def test_partitions_are_tracked_separately() -> None:
