@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from flowmatic_contracts.topics import Topics
 from flowmatic_gateway.adapters.kafka_deliveries import KafkaDeliveryLedger
-from flowmatic_gateway.adapters.kafka_outcomes import KafkaOutcomeListener
+from flowmatic_gateway.adapters.kafka_outcomes import KafkaExecutionWatcher, KafkaOutcomeListener
 from flowmatic_gateway.adapters.kafka_producer import KafkaProducerHealth, KafkaTopicWriter, acknowledged_producer
 from flowmatic_gateway.adapters.kafka_routing import KafkaWebhookDirectory
 from flowmatic_gateway.adapters.query_http import HttpQueryClient
@@ -30,13 +30,14 @@ STARTUP_TIMEOUT_SECONDS = 60.0
 
 @dataclass
 class GatewayReadiness:
-    """Ready when the producer is up and its last send succeeded, and the outcome listener runs."""
+    """Ready when the producer is up and its last send succeeded, and the outcome and execution tails run."""
 
     producer: KafkaProducerHealth
     outcomes: KafkaOutcomeListener
+    executions: KafkaExecutionWatcher
 
     def ready(self) -> bool:
-        return self.producer.ready() and self.outcomes.running
+        return self.producer.ready() and self.outcomes.running and self.executions.running
 
 
 def api_keys(settings: Settings) -> ApiKeyRegistry:
@@ -81,6 +82,10 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Gateway
     await _start_with_retry("outcomes", outcomes.start)
     stack.push_async_callback(outcomes.stop)
 
+    executions = KafkaExecutionWatcher(settings.kafka_bootstrap_servers, topics.execution_events)
+    await _start_with_retry("execution events", executions.start)
+    stack.push_async_callback(executions.stop)
+
     directory = KafkaWebhookDirectory(settings.kafka_bootstrap_servers, topics.workflow_events)
     await _start_with_retry("webhook routes", directory.start)
     stack.push_async_callback(directory.stop)
@@ -101,8 +106,9 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Gateway
         webhooks=directory,
         deliveries=KafkaTopicWriter(producer, topics.webhooks, settings.command_timeout_seconds, health),
         ledger=ledger,
+        executions=executions,
         secrets=secrets,
         catalog=connector_catalog(),
-        readiness=GatewayReadiness(health, outcomes),
+        readiness=GatewayReadiness(health, outcomes, executions),
     )
     return deps, directory

@@ -9,11 +9,20 @@ from datetime import datetime
 from typing import Protocol
 
 from flowmatic_contracts.envelope import Envelope
-from flowmatic_contracts.events import CommandAccepted, CommandRejected
+from flowmatic_contracts.events import (
+    CommandAccepted,
+    CommandRejected,
+    ExecutionCancelled,
+    ExecutionFailed,
+    ExecutionSucceeded,
+    ResponseProduced,
+)
 from flowmatic_gateway.domain.deliveries import AcceptedDelivery
 from flowmatic_gateway.domain.routing import WebhookRoute, WorkflowEntry
 
 Outcome = CommandAccepted | CommandRejected
+# What a synchronous webhook waits for: the response node's answer, or the end of the execution without one.
+ExecutionSignal = ResponseProduced | ExecutionSucceeded | ExecutionFailed | ExecutionCancelled
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -97,3 +106,11 @@ class DeliveryLedger(Protocol):
 
     async def find(self, webhook_id: str, idempotency_key: str, now: datetime) -> AcceptedDelivery | None:
         """The delivery first accepted with this key within 24 h, including any acknowledged before the call."""
+
+
+class ExecutionWatcher(Protocol):
+    """Resolves, by execution id, the first response or end of an execution. Register before starting it."""
+
+    def register(self, execution_id: str) -> asyncio.Future[ExecutionSignal]: ...
+
+    def discard(self, execution_id: str) -> None: ...

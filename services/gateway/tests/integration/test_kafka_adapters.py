@@ -11,11 +11,18 @@ import pytest
 from flowmatic_contracts import ids
 from flowmatic_contracts.commands import CreateWorkflow
 from flowmatic_contracts.envelope import SYSTEM, Actor, Envelope, new_envelope
-from flowmatic_contracts.events import CommandAccepted, WebhookReceived, WorkflowCreated, WorkflowDeleted
+from flowmatic_contracts.events import (
+    CommandAccepted,
+    ExecutionSucceeded,
+    ResponseProduced,
+    WebhookReceived,
+    WorkflowCreated,
+    WorkflowDeleted,
+)
 from flowmatic_contracts.topics import Topics
 from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
 from flowmatic_gateway.adapters.kafka_deliveries import KafkaDeliveryLedger
-from flowmatic_gateway.adapters.kafka_outcomes import KafkaOutcomeListener
+from flowmatic_gateway.adapters.kafka_outcomes import KafkaExecutionWatcher, KafkaOutcomeListener
 from flowmatic_gateway.adapters.kafka_producer import KafkaProducerHealth, KafkaTopicWriter, acknowledged_producer
 from flowmatic_gateway.adapters.kafka_routing import KafkaWebhookDirectory
 
@@ -173,3 +180,25 @@ async def test_delivery_ledger_finds_a_key_acknowledged_just_before(kafka_bootst
     finally:
         await producer.stop()
         await ledger.stop()
+
+
+async def test_execution_watcher_resolves_by_execution_id(
+    kafka_bootstrap: str, topics: Topics, transactional: Any
+) -> None:
+    watcher = KafkaExecutionWatcher(kafka_bootstrap, topics.execution_events)
+    await watcher.start()
+    try:
+        execution_id = ids.new_id(ids.EXECUTION)
+        future = watcher.register(execution_id)
+        produced = new_envelope(
+            ResponseProduced(node_id="reply", status_code=201, body={"ok": True}),
+            aggregate_id=execution_id,
+            actor=SYSTEM,
+            sequence=4,
+        )
+        other = new_envelope(ExecutionSucceeded(output=None), aggregate_id=ids.new_id(ids.EXECUTION), actor=SYSTEM)
+        await write_in_transaction(transactional, topics.execution_events, other, produced)
+        signal = await asyncio.wait_for(future, timeout=15)
+        assert isinstance(signal, ResponseProduced) and signal.status_code == 201
+    finally:
+        await watcher.stop()

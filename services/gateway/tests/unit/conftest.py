@@ -17,6 +17,7 @@ from flowmatic_gateway.adapters.in_memory import (
     AlwaysReady,
     InMemoryBus,
     InMemoryDeliveryLedger,
+    InMemoryExecutions,
     InMemoryOutcomes,
     InMemoryQuery,
     InMemoryWebhookDirectory,
@@ -53,6 +54,11 @@ def outcomes() -> InMemoryOutcomes:
 @pytest.fixture
 def query() -> InMemoryQuery:
     return InMemoryQuery()
+
+
+@pytest.fixture
+def executions() -> InMemoryExecutions:
+    return InMemoryExecutions()
 
 
 @pytest.fixture
@@ -101,6 +107,7 @@ def deps(
     query: InMemoryQuery,
     directory: InMemoryWebhookDirectory,
     deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
 ) -> GatewayDeps:
     key = settings.secret_key.get_secret_value()
     return GatewayDeps(
@@ -112,6 +119,7 @@ def deps(
         webhooks=directory,
         deliveries=deliveries,
         ledger=InMemoryDeliveryLedger(deliveries),
+        executions=executions,
         secrets=FernetSecretBox(key),
         catalog=SharedCatalog(),
         readiness=AlwaysReady(),

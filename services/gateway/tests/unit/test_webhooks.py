@@ -11,14 +11,30 @@ import httpx
 import orjson
 
 from flowmatic_contracts.envelope import SYSTEM, Envelope, new_envelope
-from flowmatic_contracts.events import WebhookReceived, WorkflowCreated, WorkflowDeleted, WorkflowUpdated
+from flowmatic_contracts.events import (
+    ExecutionError,
+    ExecutionFailed,
+    ExecutionSucceeded,
+    ResponseProduced,
+    WebhookReceived,
+    WorkflowCreated,
+    WorkflowDeleted,
+    WorkflowUpdated,
+)
 from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
-from flowmatic_gateway.adapters.in_memory import AlwaysReady, InMemoryBus, InMemoryQuery, InMemoryWebhookDirectory
+from flowmatic_gateway.adapters.in_memory import (
+    AlwaysReady,
+    InMemoryBus,
+    InMemoryExecutions,
+    InMemoryQuery,
+    InMemoryWebhookDirectory,
+)
 from flowmatic_gateway.domain.deliveries import DeliveryIndex
 from flowmatic_gateway.domain.routing import RoutingTable
 from flowmatic_gateway.domain.signatures import sign, signature_matches
 from flowmatic_gateway.domain.webhook_payload import build_payload
 from flowmatic_gateway.entrypoints.dependencies import GatewayDeps
+from flowmatic_gateway.ports import ExecutionSignal
 
 Problem = Callable[[httpx.Response, int], dict[str, Any]]
 
@@ -280,3 +296,86 @@ def test_the_deduplication_window_is_24_hours() -> None:
     assert index.find("wh", "k", delivery.occurred_at + timedelta(hours=23)) is not None
     assert index.find("wh", "k", delivery.occurred_at + timedelta(hours=25)) is None
     assert index.find("wh", "other", delivery.occurred_at) is None
+
+
+def with_response_node(wid: str = "wf_r", hook: str = "wh_r", timeout: float | None = None) -> Envelope:
+    trigger: dict[str, Any] = {"id": "trigger", "type": "webhook"}
+    if timeout is not None:
+        trigger["parameters"] = {"responseTimeoutSeconds": timeout}
+    workflow = WorkflowSpec.model_validate(
+        {
+            "name": "sync",
+            "nodes": [trigger, {"id": "reply", "type": "response"}],
+            "connections": [{"from": "trigger", "to": "reply"}],
+        }
+    )
+    return new_envelope(
+        WorkflowCreated(
+            spec=workflow,
+            webhooks=[WebhookBinding(webhook_id=hook, trigger_id="trigger", methods=["POST"], has_secret=False)],
+        ),
+        aggregate_id=wid,
+        actor=SYSTEM,
+        sequence=1,
+    )
+
+
+def answering(executions: InMemoryExecutions, signal: ExecutionSignal) -> Callable[[Envelope], None]:
+    """A stand-in orchestrator that answers each delivery at once with `signal`."""
+
+    def on_send(envelope: Envelope) -> None:
+        executions.deliver(envelope.aggregate_id, signal)
+
+    return on_send
+
+
+async def test_a_response_node_answers_the_caller(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
+) -> None:
+    directory.apply(with_response_node())
+    deliveries.on_send = answering(
+        executions, ResponseProduced(node_id="reply", status_code=201, headers={"X-Flow": "yes"}, body={"ok": True})
+    )
+    resp = await anon.post("/api/webhooks/wh_r", json={})
+    assert resp.status_code == 201 and resp.json() == {"ok": True}
+    assert resp.headers["x-flow"] == "yes" and resp.headers["content-type"] == "application/json"
+    deliveries.on_send = answering(executions, ResponseProduced(node_id="reply", status_code=200, body="hello"))
+    resp = await anon.post("/api/webhooks/wh_r", json={})
+    assert resp.text == "hello" and resp.headers["content-type"].startswith("text/plain")
+    assert executions.waiting == {}
+
+
+async def test_a_failed_execution_is_500_with_its_id(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
+    problem: Problem,
+) -> None:
+    directory.apply(with_response_node())
+    deliveries.on_send = answering(executions, ExecutionFailed(error=ExecutionError(node_id="x", message="no stock")))
+    body = problem(await anon.post("/api/webhooks/wh_r", json={}), 500)
+    assert body["executionId"] == deliveries.sent[0].aggregate_id
+
+
+async def test_finished_without_a_response_gives_the_standard_answer(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
+) -> None:
+    directory.apply(with_response_node())
+    deliveries.on_send = answering(executions, ExecutionSucceeded(output={}))
+    resp = await anon.post("/api/webhooks/wh_r", json={})
+    assert resp.status_code == 200 and resp.json()["executionStatus"] == "SUCCEEDED"
+
+
+async def test_no_response_in_time_is_504_with_the_execution_id(
+    anon: httpx.AsyncClient, directory: InMemoryWebhookDirectory, deliveries: InMemoryBus, problem: Problem
+) -> None:
+    directory.apply(with_response_node(timeout=0.05))
+    body = problem(await anon.post("/api/webhooks/wh_r", json={}), 504)
+    assert body["executionId"] == deliveries.sent[0].aggregate_id

@@ -5,33 +5,46 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import orjson
 
 from flowmatic_contracts.envelope import Envelope
 from flowmatic_gateway.domain.deliveries import AcceptedDelivery, DeliveryIndex
 from flowmatic_gateway.domain.routing import RoutingTable, WebhookRoute, WorkflowEntry
-from flowmatic_gateway.ports import BrokerUnavailableError, ForwardedResponse, Outcome, QueryUnavailableError
+from flowmatic_gateway.ports import (
+    BrokerUnavailableError,
+    ExecutionSignal,
+    ForwardedResponse,
+    Outcome,
+    QueryUnavailableError,
+)
+
+T = TypeVar("T")
 
 
-class InMemoryOutcomes:
-    """An OutcomeWaiter whose outcomes are delivered by calling `deliver`."""
+class InMemoryWaiters(Generic[T]):
+    """An OutcomeWaiter / ExecutionWatcher whose values are delivered by calling `deliver`."""
 
     def __init__(self) -> None:
-        self.waiting: dict[str, asyncio.Future[Outcome]] = {}
+        self.waiting: dict[str, asyncio.Future[T]] = {}
 
-    def register(self, correlation_id: str) -> asyncio.Future[Outcome]:
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.waiting[correlation_id] = future
+    def register(self, key: str) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.waiting[key] = future
         return future
 
-    def discard(self, correlation_id: str) -> None:
-        self.waiting.pop(correlation_id, None)
+    def discard(self, key: str) -> None:
+        self.waiting.pop(key, None)
 
-    def deliver(self, correlation_id: str, outcome: Outcome) -> None:
-        future = self.waiting.get(correlation_id)
+    def deliver(self, key: str, value: T) -> None:
+        future = self.waiting.get(key)
         if future is not None and not future.done():
-            future.set_result(outcome)
+            future.set_result(value)
+
+
+InMemoryOutcomes = InMemoryWaiters[Outcome]
+InMemoryExecutions = InMemoryWaiters[ExecutionSignal]
 
 
 class InMemoryBus:

@@ -17,6 +17,7 @@ from flowmatic_gateway.entrypoints.problems import ProblemError
 from flowmatic_gateway.ports import (
     CommandBus,
     DeliveryLedger,
+    ExecutionWatcher,
     OutcomeWaiter,
     QueryClient,
     Readiness,
@@ -63,6 +64,7 @@ class GatewayDeps:
     webhooks: WebhookDirectory
     deliveries: WebhookDeliveries
     ledger: DeliveryLedger
+    executions: ExecutionWatcher
     secrets: SecretBox
     catalog: ConnectorCatalog
     readiness: Readiness

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from flowmatic_contracts import ids
 from flowmatic_contracts.envelope import Actor, new_envelope
-from flowmatic_contracts.events import WebhookReceived
+from flowmatic_contracts.events import (
+    ExecutionCancelled,
+    ExecutionFailed,
+    ExecutionSucceeded,
+    ResponseProduced,
+    WebhookReceived,
+)
 from flowmatic_gateway.domain.routing import WebhookRoute
 from flowmatic_gateway.domain.signatures import signature_matches
 from flowmatic_gateway.domain.webhook_payload import WebhookBodyError, build_payload
 from flowmatic_gateway.entrypoints.bodies import read_body
 from flowmatic_gateway.entrypoints.dependencies import AppSettings, Deps, GatewayDeps
 from flowmatic_gateway.entrypoints.problems import ProblemError
-from flowmatic_gateway.ports import BrokerUnavailableError, QueryUnavailableError
+from flowmatic_gateway.ports import BrokerUnavailableError, ExecutionSignal, QueryUnavailableError
 from flowmatic_gateway.settings import Settings
 
 router = APIRouter(tags=["webhooks"])
@@ -52,7 +60,7 @@ def _check_signature(deps: GatewayDeps, route: WebhookRoute, request: Request, b
         raise ProblemError(401, detail=f"missing or wrong {SIGNATURE_HEADER} (sha256=<hex HMAC-SHA256 of the body>)")
 
 
-async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSettings) -> JSONResponse:
+async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSettings) -> Response:
     """Start an execution of the webhook's workflow with the request as its input."""
     route = await _route(deps, webhook_id, settings.command_timeout_seconds)
     if request.method not in route.methods:
@@ -94,7 +102,7 @@ def _now(deps: GatewayDeps) -> datetime:
     return datetime.fromtimestamp(deps.clock(), UTC)
 
 
-def _answer(webhook_id: str, workflow_id: str, execution_id: str) -> JSONResponse:
+def _answer(webhook_id: str, workflow_id: str, execution_id: str, status: str = "RUNNING") -> JSONResponse:
     return JSONResponse(
         {
             "status": "success",
@@ -102,14 +110,14 @@ def _answer(webhook_id: str, workflow_id: str, execution_id: str) -> JSONRespons
             "webhookId": webhook_id,
             "workflowId": workflow_id,
             "executionId": execution_id,
-            "executionStatus": "RUNNING",
+            "executionStatus": status,
         }
     )
 
 
 async def _accept(
     deps: GatewayDeps, settings: Settings, route: WebhookRoute, payload: dict[str, Any], idempotency_key: str | None
-) -> JSONResponse:
+) -> Response:
     """Where a webhook becomes an event: WebhookReceived, acknowledged by the broker before the 200."""
     execution_id = ids.new_id(ids.EXECUTION)
     envelope = new_envelope(
@@ -126,20 +134,72 @@ async def _accept(
         actor=Actor(kind="webhook", id=route.webhook_id),
         correlation_id=ids.new_id(ids.CORRELATION),
     )
+    # Registered before the delivery is sent: the answer may come back before `send` returns.
+    answer = deps.executions.register(execution_id) if route.has_response_node else None
     try:
-        await deps.deliveries.send(envelope)
-    except BrokerUnavailableError:
-        raise ProblemError(
-            503, "Broker unavailable", "the delivery could not be recorded; nothing was started"
-        ) from None
-    # Read-your-writes: the query service shows the delivery as a RUNNING execution once synced. The delivery is
+        try:
+            await deps.deliveries.send(envelope)
+        except BrokerUnavailableError:
+            raise ProblemError(
+                503, "Broker unavailable", "the delivery could not be recorded; nothing was started"
+            ) from None
+        signal = None
+        if answer is not None:
+            with contextlib.suppress(TimeoutError):
+                signal = await asyncio.wait_for(answer, timeout=route.response_timeout_seconds)
+    finally:
+        deps.executions.discard(execution_id)
+    await _sync_reads(deps, settings, execution_id)
+    if answer is None:
+        return _answer(route.webhook_id, route.workflow_id, execution_id)
+    return synchronous_answer(route, execution_id, signal)
+
+
+async def _sync_reads(deps: GatewayDeps, settings: Settings, execution_id: str) -> None:
+    # Read-your-writes: the query service shows the delivery as an execution once synced. The delivery is
     # already durable, so a slow read side only delays the answer; it never turns it into an error (a retry
     # would start a second execution).
     try:
         await asyncio.wait_for(deps.query.sync(), timeout=settings.command_timeout_seconds)
     except (QueryUnavailableError, TimeoutError) as error:
         log.warning("query service did not sync after delivery %s: %r", execution_id, error)
-    return _answer(route.webhook_id, route.workflow_id, execution_id)
+
+
+def synchronous_answer(route: WebhookRoute, execution_id: str, signal: ExecutionSignal | None) -> Response:
+    """The answer of a webhook whose workflow has a response node, given what the execution did first."""
+    if isinstance(signal, ResponseProduced):
+        return response_of(signal)
+    if isinstance(signal, ExecutionFailed):
+        raise ProblemError(
+            500,
+            "Execution failed",
+            "the execution failed before reaching a response node",
+            extra={"executionId": execution_id},
+        )
+    if isinstance(signal, ExecutionSucceeded | ExecutionCancelled):
+        status = "SUCCEEDED" if isinstance(signal, ExecutionSucceeded) else "CANCELLED"
+        return _answer(route.webhook_id, route.workflow_id, execution_id, status)
+    raise ProblemError(
+        504,
+        "Response timed out",
+        f"no response within {route.response_timeout_seconds:g} s; the execution goes on",
+        extra={"executionId": execution_id},
+    )
+
+
+def response_of(produced: ResponseProduced) -> Response:
+    """A response node's answer: an object or list body as JSON, a string as text, nothing as an empty body."""
+    headers = dict(produced.headers)
+    declared = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    headers = {k: v for k, v in headers.items() if k.lower() not in {"content-type", "content-length"}}
+    body = produced.body
+    if body is None:
+        content, media_type = b"", None
+    elif isinstance(body, str):
+        content, media_type = body.encode("utf-8"), "text/plain; charset=utf-8"
+    else:
+        content, media_type = orjson.dumps(body), "application/json"
+    return Response(content, status_code=produced.status_code, headers=headers, media_type=declared or media_type)
 
 
 # One route per method: OpenAPI needs one operation id per method.
@@ -150,5 +210,5 @@ for _method in WEBHOOK_METHODS:
         methods=[_method],
         summary="Deliver a webhook",
         operation_id=f"deliver_webhook_{_method.lower()}",
-        response_class=JSONResponse,
+        response_class=Response,
     )
