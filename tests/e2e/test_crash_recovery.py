@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from flowmatic_devstack.harness import RunningStack
 
@@ -74,26 +74,31 @@ class Writers:
 async def created_events(stack: RunningStack) -> Counter[str]:
     """How many WorkflowCreated events each workflow has in the committed log."""
     topic = stack.topics.workflow_events
+    # no group: the consumer is assigned every partition of the topic and starts from the beginning
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.kafka_bootstrap, isolation_level="read_committed", enable_auto_commit=False
+        topic,
+        bootstrap_servers=stack.kafka_bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the cluster metadata, so the topic's partitions are known
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+        first = await consumer.getmany(timeout_ms=5000)
+        partitions = sorted(consumer.assignment())
         assert partitions
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         counts: Counter[str] = Counter()
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            batch = await consumer.getmany(timeout_ms=1000)
+        batch = first
+        while True:
             for records in batch.values():
                 for record in records:
                     envelope = orjson.loads(record.value)
                     if envelope["type"] == "WorkflowCreated":
                         counts[envelope["aggregateId"]] += 1
-        return counts
+            if not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                return counts
+            batch = await consumer.getmany(timeout_ms=1000)
     finally:
         await consumer.stop()
 

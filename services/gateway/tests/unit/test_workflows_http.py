@@ -15,7 +15,7 @@ from flowmatic_gateway.adapters.in_memory import InMemoryBus, InMemoryOutcomes, 
 from flowmatic_gateway.adapters.secret_box import FernetSecretBox
 from flowmatic_gateway.domain.preconditions import MalformedPreconditionError, expected_version
 from flowmatic_gateway.entrypoints.dependencies import GatewayDeps
-from flowmatic_gateway.ports import ForwardedResponse
+from flowmatic_gateway.ports import ForwardedResponse, QueryUnavailableError
 from flowmatic_gateway.settings import Settings
 
 Problem = Callable[[httpx.Response, int], dict[str, Any]]
@@ -137,6 +137,19 @@ async def test_read_side_down_after_accept_is_503(
 ) -> None:
     query.unavailable = True
     problem(await api.post("/api/v1/workflows", json=SPEC), 503)
+
+
+async def test_query_dying_between_sync_and_read_back_is_503_not_500(
+    api: httpx.AsyncClient, query: InMemoryQuery, problem: Problem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the crash test: the barrier passed, then the query service was killed before the read-back."""
+
+    async def dies(path: str, query_string: str = "") -> ForwardedResponse:
+        raise QueryUnavailableError("connection refused")
+
+    monkeypatch.setattr(query, "get", dies)
+    body = problem(await api.post("/api/v1/workflows", json=SPEC), 503)
+    assert "connection refused" in body["detail"]
 
 
 # ---- bodies ---------------------------------------------------------------------------------------------------

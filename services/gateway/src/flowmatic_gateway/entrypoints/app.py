@@ -11,11 +11,13 @@ from flowmatic_gateway.entrypoints.auth_middleware import BearerAuthMiddleware
 from flowmatic_gateway.entrypoints.dependencies import GatewayDeps
 from flowmatic_gateway.entrypoints.problems import (
     ProblemError,
+    on_dependency_unavailable,
     on_http_exception,
     on_problem,
     on_request_validation,
     on_unexpected,
 )
+from flowmatic_gateway.ports import BrokerUnavailableError, QueryUnavailableError
 from flowmatic_gateway.settings import Settings
 
 
@@ -32,6 +34,8 @@ def create_app(settings: Settings, deps: GatewayDeps) -> FastAPI:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(QueryUnavailableError, on_dependency_unavailable)
+    app.add_exception_handler(BrokerUnavailableError, on_dependency_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
     for module in (health, auth, connectors, workflows, executions, reads, webhooks):
         app.include_router(module.router)

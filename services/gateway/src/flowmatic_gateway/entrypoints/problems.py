@@ -94,3 +94,15 @@ async def on_request_validation(_: Request, error: Exception) -> Response:
 async def on_unexpected(request: Request, error: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(500, detail="an unexpected error occurred; it has been logged")
+
+
+async def on_dependency_unavailable(request: Request, error: Exception) -> Response:
+    """The broker or the query service is down: the client did nothing wrong and may retry, so 503, never 500.
+
+    Handled once here rather than at every call site, so a dependency failing at any point of a request
+    (even after the command was accepted) answers the same way.
+    """
+    log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, error)
+    return problem_response(
+        503, detail=f"a dependency is unavailable, try again: {error}", headers={"Retry-After": "1"}
+    )
