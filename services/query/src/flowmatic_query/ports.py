@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from flowmatic_query.domain.listing import PageRequest, WorkflowFilter
+from flowmatic_query.domain.executions import ExecutionRecord
+from flowmatic_query.domain.listing import ExecutionFilter, PageRequest, WorkflowFilter
 from flowmatic_query.domain.partitions import LogRecord, Partition
 
 
@@ -17,6 +18,12 @@ class ReadModel(Protocol):
 
     async def list_workflows(self, where: WorkflowFilter, page: PageRequest) -> list[dict[str, Any]]:
         """Up to `page.limit + 1` stored documents of live workflows, newest first, after `page.after`."""
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """The execution with its input, output and steps (one consistent snapshot), or None when unknown."""
+
+    async def list_executions(self, where: ExecutionFilter, page: PageRequest) -> list[ExecutionRecord]:
+        """Up to `page.limit + 1` execution summaries (no input, output or steps), newest first, after `page.after`."""
 
     async def ping(self) -> None:
         """Raise when the store does not answer."""
@@ -35,10 +42,13 @@ class ProjectionStore(Protocol):
 
 
 class EndOffsets(Protocol):
-    """The log's end (last stable offset) of partitions."""
+    """The log's ends of partitions: how far it is committed, and how far it is written."""
 
     async def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
-        """The offset after the last committed record of each partition."""
+        """The last stable offset of each partition: the end of what `read_committed` readers can read now."""
+
+    async def written_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        """The high watermark of each partition: the end of everything written, open transactions included."""
 
 
 class SyncBarrier(Protocol):

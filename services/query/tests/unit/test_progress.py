@@ -58,13 +58,20 @@ async def test_readiness_follows_the_projector() -> None:
 
 
 class FixedEndOffsets:
-    def __init__(self, offsets: dict[Partition, int]) -> None:
+    """Log ends a test sets: `offsets` are committed, `written` (default: the same) include open transactions."""
+
+    def __init__(self, offsets: dict[Partition, int], written: dict[Partition, int] | None = None) -> None:
         self.offsets = offsets
+        self.written = written if written is not None else offsets
         self.asked: list[list[Partition]] = []
 
     async def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
         self.asked.append(list(partitions))
         return {p: self.offsets[p] for p in partitions}
+
+    async def written_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        self.asked.append(list(partitions))
+        return {p: self.written[p] for p in partitions}
 
 
 async def test_barrier_waits_for_the_log_end_of_every_assigned_partition() -> None:
@@ -84,3 +91,27 @@ async def test_barrier_waits_for_the_log_end_of_every_assigned_partition() -> No
 async def test_barrier_refuses_without_a_running_projector() -> None:
     with pytest.raises(ProjectorNotReadyError):
         await LogSyncBarrier(FixedEndOffsets({}), ProjectionProgress()).sync()
+
+
+async def test_barrier_waits_for_records_written_but_not_yet_stable() -> None:
+    # The commit markers lag the commit: the LSO (2) still stops before records the writer saw committed (to 5).
+    progress = ProjectionProgress()
+    await progress.load({A0: 2})
+    barrier = LogSyncBarrier(FixedEndOffsets({A0: 2}, written={A0: 5}), progress, grace_seconds=5)
+    sync = asyncio.create_task(barrier.sync())
+    await asyncio.sleep(0.05)
+    assert not sync.done()
+    await progress.advance({A0: 5})
+    await asyncio.wait_for(sync, 1)
+
+
+async def test_barrier_settles_for_the_stable_end_when_a_transaction_stays_open() -> None:
+    progress = ProjectionProgress()
+    await progress.load({A0: 0, A1: 3})
+    ends = FixedEndOffsets({A0: 4, A1: 3}, written={A0: 9, A1: 3})  # A0 has an open transaction from 4
+    barrier = LogSyncBarrier(ends, progress, grace_seconds=0.05)
+    sync = asyncio.create_task(barrier.sync())
+    await asyncio.sleep(0.1)
+    assert not sync.done()  # the grace is over, but 4 is not projected yet
+    await progress.advance({A0: 4})
+    await asyncio.wait_for(sync, 1)

@@ -46,23 +46,46 @@ async def discover_partitions(
 
 
 class KafkaEndOffsets:
-    """Reads log-end offsets with `read_committed`, i.e. each partition's last stable offset.
+    """Reads log ends: last stable offsets (`read_committed`) and high watermarks (`read_uncommitted`).
 
-    A consumer of its own, so a sync request never waits behind the projector's fetches.
+    Consumers of its own, so a sync request never waits behind the projector's fetches.
     """
 
     def __init__(self, bootstrap_servers: str) -> None:
-        self._consumer = new_log_reader(bootstrap_servers, "flowmatic-query-sync")
+        self._committed = new_log_reader(bootstrap_servers, "flowmatic-query-sync")
+        self._written = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            client_id="flowmatic-query-sync-hw",
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_uncommitted",
+        )
 
     async def start(self) -> None:
-        await self._consumer.start()
+        await self._committed.start()
+        try:
+            await self._written.start()
+        except BaseException:
+            await self._committed.stop()
+            raise
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        try:
+            await self._written.stop()
+        finally:
+            await self._committed.stop()
 
     async def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
-        """The offset after the last committed record of each partition."""
-        if not partitions:
-            return {}
-        offsets = await self._consumer.end_offsets([to_topic_partition(p) for p in partitions])
-        return {Partition(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}
+        """The offset after the last committed record of each partition (its last stable offset)."""
+        return await _ends(self._committed, partitions)
+
+    async def written_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        """Each partition's high watermark: past every acknowledged record, open transactions included."""
+        return await _ends(self._written, partitions)
+
+
+async def _ends(consumer: AIOKafkaConsumer, partitions: Sequence[Partition]) -> dict[Partition, int]:
+    if not partitions:
+        return {}
+    offsets = await consumer.end_offsets([to_topic_partition(p) for p in partitions])
+    return {Partition(tp.topic, tp.partition): int(offset) for tp, offset in offsets.items()}

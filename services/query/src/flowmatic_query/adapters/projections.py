@@ -1,5 +1,7 @@
 """Where an event becomes a row: every projection of the log into PostgreSQL, and the positions beside them.
 
+Workflow events are projected here; webhook deliveries and execution events in `execution_projections.py`.
+
 A batch of records is applied in ONE transaction together with the next offsets it reaches, so a crash never
 applies an event twice nor skips one. Each record runs under its own savepoint: a record that cannot be decoded
 or applied is written to `projection_errors` and skipped, and the rest of the batch still commits.
@@ -16,6 +18,7 @@ import asyncpg
 
 from flowmatic_contracts.envelope import Envelope, decode, to_jsonable
 from flowmatic_contracts.events import WorkflowCreated, WorkflowDeleted, WorkflowUpdated
+from flowmatic_query.adapters.execution_projections import project_execution_event
 from flowmatic_query.adapters.postgres import Connection
 from flowmatic_query.domain.partitions import LogRecord, Partition
 from flowmatic_query.domain.workflows import mark_deleted, render_workflow
@@ -123,6 +126,8 @@ async def apply_record(connection: Connection, record: LogRecord) -> None:
         await _project_workflow_written(connection, envelope, payload)
     elif isinstance(payload, WorkflowDeleted):
         await _project_workflow_deleted(connection, envelope)
+    else:
+        await project_execution_event(connection, envelope)
 
 
 async def _insert_event(connection: Connection, record: LogRecord, envelope: Envelope) -> None:

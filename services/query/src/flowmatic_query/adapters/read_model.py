@@ -8,7 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from flowmatic_query.domain.listing import PageRequest, WorkflowFilter, escape_like
+from flowmatic_query.domain.executions import ExecutionRecord, StepRecord
+from flowmatic_query.domain.listing import ExecutionFilter, PageRequest, WorkflowFilter, escape_like
 from flowmatic_query.ports import ReadModelUnavailableError
 
 # What "the database is unavailable" looks like, as opposed to a bug in a query.
@@ -66,7 +67,66 @@ class PostgresReadModel:
             rows = await self._pool.fetch(sql, *arguments)
         return [row["document"] for row in rows]
 
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        """The execution and its steps, read in one snapshot so they never show two different moments."""
+        async with (
+            _unavailable_as_port_error(),
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            row = await connection.fetchrow(
+                f"SELECT {_SUMMARY_COLUMNS}, input, output FROM executions WHERE id = $1", execution_id
+            )
+            if row is None:
+                return None
+            steps = await connection.fetch(
+                "SELECT node_id, type, status, attempt, started_at, finished_at, output, error"
+                " FROM steps WHERE execution_id = $1 ORDER BY position",
+                execution_id,
+            )
+        return ExecutionRecord(
+            **_summary_fields(row),
+            input=row["input"],
+            output=row["output"],
+            steps=tuple(StepRecord(**dict(step)) for step in steps),
+        )
+
+    async def list_executions(self, where: ExecutionFilter, page: PageRequest) -> list[ExecutionRecord]:
+        """Up to `page.limit + 1` summaries, newest first (ids sort by creation time), after `page.after`."""
+        conditions: list[str] = []
+        arguments: list[Any] = []
+
+        def bind(value: Any) -> str:
+            arguments.append(value)
+            return f"${len(arguments)}"
+
+        if where.workflow_id is not None:
+            conditions.append(f"workflow_id = {bind(where.workflow_id)}")
+        if where.status is not None:
+            conditions.append(f"status = {bind(where.status)}")
+        if where.since is not None:
+            conditions.append(f"started_at >= {bind(where.since)}")
+        if where.until is not None:
+            conditions.append(f"started_at <= {bind(where.until)}")
+        if page.after is not None:
+            conditions.append(f"id < {bind(page.after)}")
+        where_clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM executions {where_clause} ORDER BY id DESC LIMIT {bind(page.limit + 1)}"
+        async with _unavailable_as_port_error():
+            rows = await self._pool.fetch(sql, *arguments)
+        return [ExecutionRecord(**_summary_fields(row)) for row in rows]
+
     async def ping(self) -> None:
         """Raise when the database does not answer."""
         async with _unavailable_as_port_error():
             await self._pool.fetchval("SELECT 1")
+
+
+# What a summary shows; input and output are left out of list queries, they can be large.
+_SUMMARY_COLUMNS = (
+    "id, workflow_id, workflow_version, status, mode, trigger_id, replay_of, error, started_at, finished_at"
+)
+
+
+def _summary_fields(row: asyncpg.Record) -> dict[str, Any]:
+    return {name: row[name] for name in _SUMMARY_COLUMNS.split(", ")}

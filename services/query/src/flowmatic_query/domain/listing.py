@@ -7,7 +7,11 @@ import binascii
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
+
+from flowmatic_query.domain.executions import EXECUTION_STATUSES
+from flowmatic_query.domain.timestamps import parse_timestamp
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -86,6 +90,42 @@ class WorkflowFilter:
 def parse_workflow_filter(active: str | None, name: str | None) -> WorkflowFilter:
     """The filters of `GET /api/v1/workflows`; an empty `name` filters nothing."""
     return WorkflowFilter(active=parse_bool("active", active), name=name or None)
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    """Which executions a list shows: `workflow_id` and `status` exact, `started_at` within [since, until]."""
+
+    workflow_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def parse_execution_filter(
+    workflow_id: str | None, status: str | None, since: str | None, until: str | None
+) -> ExecutionFilter:
+    """The filters of `GET /api/v1/executions`; `since` and `until` are inclusive bounds of `startedAt`.
+
+    An empty `workflowId` filters nothing; a status other than the four the spec names is an error."""
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise InvalidQueryError("status", f"status must be one of {', '.join(EXECUTION_STATUSES)}")
+    bounds = {name: _parse_bound(name, raw) for name, raw in (("since", since), ("until", until))}
+    lower, upper = bounds["since"], bounds["until"]
+    if lower is not None and upper is not None and lower > upper:
+        raise InvalidQueryError("until", "until must not be before since")
+    return ExecutionFilter(workflow_id=workflow_id or None, status=status, since=lower, until=upper)
+
+
+def _parse_bound(parameter: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return parse_timestamp(raw.strip())
+    except ValueError as exc:
+        raise InvalidQueryError(
+            parameter, f"{parameter} must be an RFC 3339 date-time such as 2026-02-08T12:00:00Z"
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from flowmatic_query.domain.listing import InvalidQueryError, cut_page, parse_page_request, parse_workflow_filter
+from flowmatic_query.domain.executions import ExecutionRecord, render_execution, render_execution_summary
+from flowmatic_query.domain.listing import (
+    InvalidQueryError,
+    cut_page,
+    parse_execution_filter,
+    parse_page_request,
+    parse_workflow_filter,
+)
 from flowmatic_query.domain.workflows import with_webhook_urls
 from flowmatic_query.entrypoints.problems import json_response, problem
 from flowmatic_query.entrypoints.sync_barrier import ProjectorNotReadyError
@@ -47,6 +54,7 @@ def create_app(dependencies: AppDependencies) -> FastAPI:
     app.state.dependencies = dependencies
     _install_error_handlers(app)
     _add_workflow_routes(app)
+    _add_execution_routes(app)
     _add_operational_routes(app)
     return app
 
@@ -97,6 +105,28 @@ def _add_workflow_routes(app: FastAPI) -> None:
         return json_response(with_webhook_urls(document, deps.public_url))
 
 
+def _add_execution_routes(app: FastAPI) -> None:
+    @app.get("/api/v1/executions")
+    async def list_executions(request: Request, deps: Deps) -> Response:
+        query = request.query_params
+        where = parse_execution_filter(
+            query.get("workflowId"), query.get("status"), query.get("since"), query.get("until")
+        )
+        page_request = parse_page_request(query.get("limit"), query.get("cursor"))
+        rows = await deps.read_model.list_executions(where, page_request)
+        page = cut_page(rows, page_request.limit, _record_id)
+        return json_response(
+            {"data": [render_execution_summary(record) for record in page.items], "nextCursor": page.next_cursor}
+        )
+
+    @app.get("/api/v1/executions/{execution_id}")
+    async def get_execution(execution_id: str, deps: Deps) -> Response:
+        record = await deps.read_model.get_execution(execution_id)
+        if record is None:
+            return problem(404, f"execution {execution_id} does not exist")
+        return json_response(render_execution(record))
+
+
 def _add_operational_routes(app: FastAPI) -> None:
     @app.post("/internal/sync")
     async def sync(request: Request, deps: Deps) -> Response:
@@ -131,6 +161,10 @@ def _add_operational_routes(app: FastAPI) -> None:
 def _document_id(document: dict[str, Any]) -> str:
     workflow_id: str = document["id"]
     return workflow_id
+
+
+def _record_id(record: ExecutionRecord) -> str:
+    return record.id
 
 
 def _parse_timeout(raw: str | None, default_seconds: float) -> float:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
-from flowmatic_query.domain.listing import PageRequest, WorkflowFilter
+from flowmatic_query.domain.executions import ExecutionRecord
+from flowmatic_query.domain.listing import ExecutionFilter, PageRequest, WorkflowFilter
 from flowmatic_query.ports import ReadModelUnavailableError
 
 
 class InMemoryReadModel:
-    """The `ReadModel` over a dict of stored documents; `deleted` ids are hidden; `down` simulates an outage."""
+    """The `ReadModel` over dicts of stored workflow documents and executions; `deleted` workflow ids are
+    hidden; `down` simulates an outage."""
 
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
+        self.executions: dict[str, ExecutionRecord] = {}
         self.deleted: set[str] = set()
         self.down = False
 
@@ -34,6 +38,23 @@ class InMemoryReadModel:
             and (where.active is None or document["active"] is where.active)
             and (where.name is None or where.name.lower() in document["name"].lower())
             and (page.after is None or wid < page.after)
+        ]
+        return rows[: page.limit + 1]
+
+    async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        self._check()
+        return self.executions.get(execution_id)
+
+    async def list_executions(self, where: ExecutionFilter, page: PageRequest) -> list[ExecutionRecord]:
+        self._check()
+        rows = [
+            dataclasses.replace(record, input=None, output=None, steps=())
+            for eid, record in sorted(self.executions.items(), reverse=True)
+            if (where.workflow_id is None or record.workflow_id == where.workflow_id)
+            and (where.status is None or record.status == where.status)
+            and (where.since is None or record.started_at >= where.since)
+            and (where.until is None or record.started_at <= where.until)
+            and (page.after is None or eid < page.after)
         ]
         return rows[: page.limit + 1]
 

@@ -1,0 +1,205 @@
+"""Where an execution event becomes a row: `executions` and `steps` (called from `projections.apply_record`).
+
+WebhookReceived (topic `webhooks`) and ExecutionStarted (topic `execution-events`) describe the same execution
+from two topics, so the projector may see them in either order: both are upserts that commute. WebhookReceived
+only ever inserts a provisional RUNNING row (so a GET right after the webhook's answer finds it) and never
+overwrites what ExecutionStarted wrote; ExecutionStarted's fields win whatever the order; `started_at` is the
+earlier of the two times. Every other execution event follows ExecutionStarted in its partition, so it finds
+the row; one that does not (or repeats an applied sequence) raises and is recorded in `projection_errors`.
+
+Values (input, output, errors) are bound as Python values and stored as `json` (see migration 0002).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowmatic_contracts.envelope import Envelope, WireModel
+from flowmatic_contracts.events import (
+    ExecutionCancelled,
+    ExecutionFailed,
+    ExecutionStarted,
+    ExecutionSucceeded,
+    ResponseProduced,
+    StepFailed,
+    StepScheduled,
+    StepSkipped,
+    StepSucceeded,
+    WebhookReceived,
+)
+from flowmatic_contracts.workflow import WorkflowSpec
+from flowmatic_query.adapters.postgres import Connection
+
+EXECUTION_EVENTS = (
+    ExecutionStarted,
+    StepScheduled,
+    StepSucceeded,
+    StepFailed,
+    StepSkipped,
+    ExecutionSucceeded,
+    ExecutionFailed,
+    ExecutionCancelled,
+    ResponseProduced,
+)
+
+
+class ExecutionEventRefusedError(ValueError):
+    """An execution event that cannot be applied: its execution is unknown, or its sequence was applied."""
+
+
+async def project_execution_event(connection: Connection, envelope: Envelope) -> bool:
+    """Project `envelope` into executions/steps when it is an execution event; False when it is not one."""
+    payload = envelope.payload
+    if isinstance(payload, WebhookReceived):
+        await _webhook_received(connection, envelope, payload)
+        return True
+    if isinstance(payload, ExecutionStarted):
+        await _execution_started(connection, envelope, payload)
+        return True
+    if not isinstance(payload, EXECUTION_EVENTS):
+        return False
+    node_types = await _claim_sequence(connection, envelope)
+    if isinstance(payload, StepScheduled | StepSucceeded | StepFailed | StepSkipped):
+        await _step_changed(connection, envelope, payload, node_types)
+    elif isinstance(payload, ExecutionSucceeded):
+        await _execution_finished(connection, envelope, "SUCCEEDED", output=payload.output, error=None)
+    elif isinstance(payload, ExecutionFailed):
+        await _execution_finished(connection, envelope, "FAILED", output=None, error=_jsonable(payload.error))
+    elif isinstance(payload, ExecutionCancelled):
+        error = {"nodeId": None, "message": payload.reason}
+        await _execution_finished(connection, envelope, "CANCELLED", output=None, error=error)
+    # ResponseProduced only answers a waiting webhook; its record is the `events` row.
+    return True
+
+
+def _jsonable(model: WireModel) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def _node_types(spec: WorkflowSpec) -> dict[str, str]:
+    return {node.id: node.type for node in spec.nodes}
+
+
+async def _webhook_received(connection: Connection, envelope: Envelope, payload: WebhookReceived) -> None:
+    # On conflict only the start time may move (to the earlier one): ExecutionStarted's fields are kept.
+    await connection.execute(
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, mode, trigger_id, input, started_at,"
+        " node_types) VALUES ($1, $2, $3, 'RUNNING', 'webhook', $4, $5, $6, $7)"
+        " ON CONFLICT (id) DO UPDATE SET started_at = LEAST(executions.started_at, EXCLUDED.started_at)",
+        envelope.aggregate_id,
+        payload.workflow_id,
+        payload.workflow_version,
+        payload.trigger_id,
+        payload.payload,
+        envelope.occurred_at,
+        _node_types(payload.spec),
+    )
+
+
+async def _execution_started(connection: Connection, envelope: Envelope, payload: ExecutionStarted) -> None:
+    inserted_or_claimed = await connection.fetchval(
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, mode, trigger_id, replay_of, input,"
+        " started_at, node_types, started, last_sequence)"
+        " VALUES ($1, $2, $3, 'RUNNING', $4, $5, $6, $7, $8, $9, true, $10)"
+        " ON CONFLICT (id) DO UPDATE SET workflow_id = EXCLUDED.workflow_id,"
+        " workflow_version = EXCLUDED.workflow_version, mode = EXCLUDED.mode, trigger_id = EXCLUDED.trigger_id,"
+        " replay_of = EXCLUDED.replay_of, input = EXCLUDED.input, node_types = EXCLUDED.node_types,"
+        " started_at = LEAST(executions.started_at, EXCLUDED.started_at), started = true,"
+        " last_sequence = EXCLUDED.last_sequence"
+        " WHERE NOT executions.started"
+        " RETURNING true",
+        envelope.aggregate_id,
+        payload.workflow_id,
+        payload.workflow_version,
+        payload.mode,
+        payload.trigger_id,
+        payload.replay_of,
+        payload.input,
+        envelope.occurred_at,
+        _node_types(payload.spec),
+        envelope.sequence,
+    )
+    if not inserted_or_claimed:
+        raise ExecutionEventRefusedError(f"execution {envelope.aggregate_id} was already started")
+
+
+async def _claim_sequence(connection: Connection, envelope: Envelope) -> dict[str, str]:
+    """Record `envelope.sequence` as the execution's last applied one; returns its node types.
+
+    Refuses an unknown execution and a sequence at or below the last applied (a duplicate), so an event is never
+    applied twice. Sequence 0 means "not numbered" and is not checked."""
+    row = await connection.fetchrow(
+        "UPDATE executions SET last_sequence = GREATEST(last_sequence, $2)"
+        " WHERE id = $1 AND ($2 = 0 OR last_sequence < $2) RETURNING node_types",
+        envelope.aggregate_id,
+        envelope.sequence,
+    )
+    if row is not None:
+        node_types: dict[str, str] = row["node_types"]
+        return node_types
+    known = await connection.fetchval("SELECT last_sequence FROM executions WHERE id = $1", envelope.aggregate_id)
+    if known is None:
+        raise ExecutionEventRefusedError(f"{envelope.type} for unknown execution {envelope.aggregate_id}")
+    raise ExecutionEventRefusedError(
+        f"{envelope.type} #{envelope.sequence} of {envelope.aggregate_id} repeats an applied sequence (last {known})"
+    )
+
+
+async def _step_changed(
+    connection: Connection,
+    envelope: Envelope,
+    payload: StepScheduled | StepSucceeded | StepFailed | StepSkipped,
+    node_types: dict[str, str],
+) -> None:
+    """Upsert the node's row to its latest state. A new row takes the next position and, unless the event
+    names it, its type from the execution's definition; `started_at` is set once, by the first event."""
+    at = envelope.occurred_at
+    node_type = node_types.get(payload.node_id, "unknown")
+    attempt: int
+    started_at: Any = at
+    finished_at: Any = None
+    output: Any = None
+    error: Any = None
+    if isinstance(payload, StepScheduled):
+        node_type = payload.node_type
+        status = "SCHEDULED" if payload.not_before is not None else "RUNNING"
+        attempt = payload.attempt
+    elif isinstance(payload, StepSucceeded):
+        status, attempt, finished_at, output = "SUCCEEDED", payload.attempt, at, payload.output
+    elif isinstance(payload, StepFailed):
+        status, attempt, finished_at = "FAILED", payload.attempt, at
+        error = {"message": payload.error.message}
+    else:
+        # Skipped: never attempted, never started; finishedAt records when it was decided.
+        status, attempt, started_at, finished_at = "SKIPPED", 0, None, at
+    await connection.execute(
+        "INSERT INTO steps AS s (execution_id, node_id, position, type, status, attempt, started_at, finished_at,"
+        " output, error)"
+        " VALUES ($1, $2, (SELECT coalesce(max(position), 0) + 1 FROM steps WHERE execution_id = $1),"
+        " $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (execution_id, node_id) DO UPDATE SET type = EXCLUDED.type, status = EXCLUDED.status,"
+        " attempt = EXCLUDED.attempt, started_at = coalesce(s.started_at, EXCLUDED.started_at),"
+        " finished_at = EXCLUDED.finished_at, output = EXCLUDED.output, error = EXCLUDED.error",
+        envelope.aggregate_id,
+        payload.node_id,
+        node_type,
+        status,
+        attempt,
+        started_at,
+        finished_at,
+        output,
+        error,
+    )
+
+
+async def _execution_finished(
+    connection: Connection, envelope: Envelope, status: str, *, output: Any, error: Any
+) -> None:
+    await connection.execute(
+        "UPDATE executions SET status = $2, output = $3, error = $4, finished_at = $5 WHERE id = $1",
+        envelope.aggregate_id,
+        status,
+        output,
+        error,
+        envelope.occurred_at,
+    )
