@@ -29,6 +29,7 @@ class _Server(uvicorn.Server):
 async def main(settings: Settings) -> None:
     """Open the adapters, serve until a stop signal, then close everything in reverse order."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per call to the query service is noise
     async with AsyncExitStack() as stack:
         deps, directory = await build_deps(settings, stack)
         catch_up = asyncio.create_task(directory.catch_up(), name="webhook-routes-catch-up")

@@ -35,8 +35,16 @@ class GatewayReadiness:
     producer: KafkaProducerHealth
     outcomes: KafkaOutcomeListener
     executions: KafkaExecutionWatcher
+    probe: Callable[[], Awaitable[object]]
 
-    def ready(self) -> bool:
+    async def ready(self) -> bool:
+        if self.producer.started and self.producer.last_send_failed:
+            # The last write failed: ask the broker again, so readiness recovers without waiting for a write.
+            try:
+                await asyncio.wait_for(self.probe(), timeout=2)
+                self.producer.last_send_failed = False
+            except (KafkaError, OSError, TimeoutError):
+                return False
         return self.producer.ready() and self.outcomes.running and self.executions.running
 
 
@@ -109,6 +117,6 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Gateway
         executions=executions,
         secrets=secrets,
         catalog=connector_catalog(),
-        readiness=GatewayReadiness(health, outcomes, executions),
+        readiness=GatewayReadiness(health, outcomes, executions, lambda: producer.partitions_for(topics.commands)),
     )
     return deps, directory

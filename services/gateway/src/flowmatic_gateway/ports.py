@@ -90,7 +90,7 @@ class WebhookDirectory(Protocol):
 class Readiness(Protocol):
     """Whether the gateway can take writes."""
 
-    def ready(self) -> bool: ...
+    async def ready(self) -> bool: ...
 
 
 class SecretBox(Protocol):

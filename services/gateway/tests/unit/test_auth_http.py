@@ -122,3 +122,9 @@ async def test_health_and_docs_need_no_token(anon: httpx.AsyncClient) -> None:
     assert (await anon.get("/readyz")).status_code == 200
     assert (await anon.get("/openapi.json")).json()["info"]["title"] == "Flowmatic"
     assert (await anon.get("/docs")).status_code == 200
+
+
+async def test_405_names_every_method_of_the_path(api: httpx.AsyncClient, problem: Problem) -> None:
+    resp = await api.patch("/api/v1/workflows/wf_1", json={})
+    problem(resp, 405)
+    assert resp.headers["allow"] == "DELETE, GET, PUT"

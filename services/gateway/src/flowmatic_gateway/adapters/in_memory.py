@@ -128,5 +128,5 @@ class AlwaysReady:
     def __init__(self, ready: bool = True) -> None:
         self.is_ready = ready
 
-    def ready(self) -> bool:
+    async def ready(self) -> bool:
         return self.is_ready

@@ -18,7 +18,7 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz", summary="Readiness: broker connected, webhook routes caught up")
 async def readyz(deps: Deps) -> Response:
-    checks = {"broker": deps.readiness.ready(), "webhookRoutes": deps.webhooks.caught_up}
+    checks = {"broker": await deps.readiness.ready(), "webhookRoutes": deps.webhooks.caught_up}
     if all(checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     return problem_response(

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from flowmatic_contracts.events import FieldError
 from flowmatic_gateway.domain.validation import path_of
@@ -79,10 +80,29 @@ async def on_problem(_: Request, error: Exception) -> Response:
     return error.response()
 
 
-async def on_http_exception(_: Request, error: Exception) -> Response:
+PROBED_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path, found by asking the router (routes are one per
+    method group, and included routers nest them)."""
+    return [
+        method
+        for method in PROBED_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in request.app.router.routes
+        )
+    ]
+
+
+async def on_http_exception(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     detail = error.detail if isinstance(error.detail, str) and error.detail != title_of(error.status_code) else None
-    return problem_response(error.status_code, detail=detail, headers=error.headers)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        # Starlette names only the first route that matched the path; the client needs all of them.
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+    return problem_response(error.status_code, detail=detail, headers=headers)
 
 
 async def on_request_validation(_: Request, error: Exception) -> Response:
