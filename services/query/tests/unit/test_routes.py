@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from flowmatic_query.domain.executions import ExecutionRecord, StepRecord
 from flowmatic_query.entrypoints.http import AppDependencies, create_app
 from flowmatic_query.entrypoints.sync_barrier import ProjectorNotReadyError
 from flowmatic_query.testing.fakes import FixedReadiness, InMemoryReadModel, ScriptedSyncBarrier
@@ -121,3 +123,62 @@ async def test_sync_answers(app: App) -> None:
     _assert_problem(await app.client.post("/internal/sync"), 503)
     _assert_problem(await app.client.post("/internal/sync", params={"timeoutMs": "0"}), 400)
     _assert_problem(await app.client.post("/internal/sync", params={"timeoutMs": "1.5"}), 400)
+
+
+def _execution(execution_id: str, *, workflow_id: str = "wf_1", status: str = "SUCCEEDED") -> ExecutionRecord:
+    started = datetime(2026, 2, 8, 12, 0, tzinfo=UTC)
+    return ExecutionRecord(
+        id=execution_id,
+        workflow_id=workflow_id,
+        workflow_version=1,
+        status=status,
+        mode="webhook",
+        trigger_id="trigger",
+        replay_of=None,
+        error=None,
+        started_at=started,
+        finished_at=None,
+        input={"text": "a\u0000b"},
+        output={"done": True},
+        steps=(StepRecord("trigger", "webhook", "SUCCEEDED", 1, started, started, {"text": "a\u0000b"}, None),),
+    )
+
+
+async def test_get_execution_serves_it_with_steps(app: App) -> None:
+    app.read_model.executions["ex_1"] = _execution("ex_1")
+    answer = await app.client.get("/api/v1/executions/ex_1")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["input"] == {"text": "a\u0000b"} and body["steps"][0]["nodeId"] == "trigger"
+    assert b'"a\\u0000b"' in answer.content
+    _assert_problem(await app.client.get("/api/v1/executions/ex_nope"), 404)
+
+
+async def test_execution_list_pages_filters_and_leaves_out_bulky_fields(app: App) -> None:
+    for i in range(5):
+        app.read_model.executions[f"ex_{i}"] = _execution(f"ex_{i}", status="FAILED" if i % 2 else "SUCCEEDED")
+    app.read_model.executions["ex_9"] = _execution("ex_9", workflow_id="wf_2")
+    first = (await app.client.get("/api/v1/executions", params={"workflowId": "wf_1", "limit": "2"})).json()
+    assert [e["id"] for e in first["data"]] == ["ex_4", "ex_3"]
+    assert all({"input", "output", "steps"}.isdisjoint(e) for e in first["data"])
+    rest = await app.client.get("/api/v1/executions", params={"workflowId": "wf_1", "cursor": first["nextCursor"]})
+    assert [e["id"] for e in rest.json()["data"]] == ["ex_2", "ex_1", "ex_0"] and rest.json()["nextCursor"] is None
+    failed = (await app.client.get("/api/v1/executions", params={"status": "FAILED"})).json()
+    assert [e["id"] for e in failed["data"]] == ["ex_3", "ex_1"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"status": "done"}, {"since": "now"}, {"until": "2026-02-08T12:00:00"}, {"limit": "-1"}, {"cursor": "@@"}],
+)
+async def test_bad_execution_list_parameters_are_400(app: App, params: dict[str, str]) -> None:
+    answer = await app.client.get("/api/v1/executions", params=params)
+    _assert_problem(answer, 400)
+    assert answer.json()["errors"][0]["path"] in params
+
+
+async def test_execution_reads_answer_503_when_the_database_is_down(app: App) -> None:
+    app.read_model.down = True
+    _assert_problem(await app.client.get("/api/v1/executions/ex_1"), 503)
+    _assert_problem(await app.client.get("/api/v1/executions"), 503)

@@ -31,10 +31,12 @@ def parse_timestamp(text: str) -> datetime:
     if match["offset"] not in ("Z", "z"):
         hours, minutes = int(match["oh"]), int(match["om"])
         if hours > 23 or minutes > 59:
-            raise ValueError(f"{text!r} has an invalid offset")
+            raise ValueError(f"{text!r} is not a valid date-time: its offset is out of range")
         delta = timedelta(hours=hours, minutes=minutes)
         zone = timezone(-delta if match["sign"] == "-" else delta)
     year, month, day = (int(part) for part in match["date"].split("-"))
     microseconds = int((match["fraction"] or "0")[:6].ljust(6, "0"))
-    # datetime() rejects impossible dates and times (month 13, 25:00, a leap second) with ValueError.
-    return datetime(year, month, day, int(match["h"]), int(match["m"]), int(match["s"]), microseconds, tzinfo=zone)
+    try:
+        return datetime(year, month, day, int(match["h"]), int(match["m"]), int(match["s"]), microseconds, zone)
+    except ValueError as exc:  # an impossible date or time: month 13, 24:00, a leap second
+        raise ValueError(f"{text!r} is not a valid date-time: {exc}") from exc
