@@ -23,7 +23,7 @@ from flowmatic_devstack.ports import free_port
 from flowmatic_devstack.postgres import find_pg_bin, prepare_cluster, server_dsn, with_database
 from flowmatic_devstack.process import ManagedProcess
 from flowmatic_devstack.services import ServiceEnvironment, instance_name, service_spec
-from flowmatic_devstack.stack import together
+from flowmatic_devstack.stack import start_in_order
 from flowmatic_devstack.supervisor import Supervisor
 from flowmatic_devstack.topic_setup import ensure_topics
 
@@ -138,9 +138,11 @@ class RunningStack:
 
     async def start_all(self) -> None:
         """Query, orchestrator and executor side by side, then the gateway."""
-        *backends, gateway = SERVICES
-        await together(*(self._start(service, 0, self.settings.ports[service]) for service in backends))
-        await self._start(gateway, 0, self.settings.ports[gateway])
+
+        async def start(service: str) -> None:
+            await self._start(service, 0, self.settings.ports[service])
+
+        await start_in_order(start)
 
     async def start_instance(self, service: str) -> str:
         """Start one more instance of `service` (next FLOWMATIC_INSTANCE_ID, its own port); returns its name."""

@@ -120,14 +120,18 @@ async def start_services(
     inherited: Mapping[str, str],
     progress: Progress,
 ) -> None:
-    """Spawn query, orchestrator and executor (in that order) and wait for them together; then the gateway,
-    which serves clients only once the services behind it answer."""
+    """Start the four services; the gateway last, so it serves clients only once the services behind it answer."""
 
     async def start(service: str) -> None:
         spec = service_spec(service, 0, config.service_ports[service], settings, config.logs_dir, inherited)
         await supervisor.start(spec)
         progress.ready(service, f"http://127.0.0.1:{config.service_ports[service]}")
 
+    await start_in_order(start)
+
+
+async def start_in_order(start: Callable[[str], Coroutine[Any, Any, None]]) -> None:
+    """Query, orchestrator and executor side by side (spawned in that order), then the gateway."""
     *backends, gateway = SERVICES
     await together(*(start(service) for service in backends))
     await start(gateway)
