@@ -24,6 +24,10 @@ Per test:
 - `stack_factory` -> `await stack_factory(extra_env={...}, partitions=2)` for several stacks or other settings.
 Every stack is stopped after the test; a service that died without being killed fails the test with its log tail.
 
+Per session:
+- `shared_stack` -> one `RunningStack` for the whole session, for tests that only talk to the API (saves the
+  seconds a stack takes to start). Never kill or restart its services: use `stack` for that.
+
 In CI (`CI=true`) the session fails if no `integration`-marked test ran or one was skipped.
 """
 
@@ -134,6 +138,25 @@ async def stack_factory(kafka_bootstrap: str, database_url: str, tmp_path: Path)
 async def stack(stack_factory: StackFactory) -> RunningStack:
     """The four services, started for this test (see the module docstring)."""
     return await stack_factory()
+
+
+@pytest.fixture(scope="session")
+async def shared_stack(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningStack]:
+    """One stack for every test of the session that asks for it (see the module docstring)."""
+    database = await create_database(database_url)
+    try:
+        running = await start_stack(kafka_bootstrap, database, tmp_path_factory.mktemp("shared-stack"))
+    except BaseException:
+        await drop_database(database_url, database)
+        raise
+    yield running
+    died = running.unexpected_exits()
+    await running.stop()
+    await drop_database(database_url, database)
+    if died:
+        pytest.fail("a service of the shared stack died:\n" + "\n".join(died), pytrace=False)
 
 
 class _IntegrationTally:

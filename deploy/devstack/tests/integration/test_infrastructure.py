@@ -11,6 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from flowmatic_contracts.topics import Topics, topic_layouts
+from flowmatic_devstack.errors import DevstackError
+from flowmatic_devstack.ports import free_port
 from flowmatic_devstack.pytest_plugin import TEST_PARTITIONS
 from flowmatic_devstack.topic_setup import ensure_topics
 
@@ -114,3 +116,11 @@ async def test_a_fresh_database_is_empty_and_usable(fresh_database: str, databas
     assert int(version) >= 150000
     assert tables == 0
     assert fresh_database != database_url
+
+
+async def test_an_unreachable_broker_is_a_one_line_error() -> None:
+    with pytest.raises(DevstackError) as raised:
+        await ensure_topics(f"127.0.0.1:{free_port()}", Topics("x."), 1)
+
+    assert str(raised.value).startswith("cannot create topics on the broker at 127.0.0.1:")
+    assert "\n" not in str(raised.value)

@@ -51,3 +51,12 @@ async def test_a_killed_orchestrator_restarts_and_a_second_instance_joins(stack:
     assert second == "orchestrator-1"
     assert stack.process("orchestrator-1").running
     assert fetched.status_code == 200
+
+
+async def test_the_shared_stack_serves_the_api(shared_stack: RunningStack) -> None:
+    headers = {"Authorization": f"Bearer {shared_stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=shared_stack.gateway_url, headers=headers, timeout=30) as api:
+        workflow_id = await create_workflow(api)
+        listed = await api.get("/api/v1/workflows")
+
+    assert workflow_id in [workflow["id"] for workflow in listed.json()["data"]]
