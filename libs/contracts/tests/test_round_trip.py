@@ -76,6 +76,16 @@ EXAMPLES: dict[str, Payload] = {
         idempotency_key="k",
         spec=SPEC,
     ),
+    "WebhookRejected": events.WebhookRejected(
+        webhook_id="wh_1",
+        workflow_id="wf_1",
+        status=413,
+        reason="body_too_large",
+        method="POST",
+        received_bytes=1024,
+        declared_bytes=None,
+        source_address="127.0.0.1",
+    ),
     "ExecutionStarted": events.ExecutionStarted(
         workflow_id="wf", workflow_version=1, mode="webhook", trigger_id="t", input={}, spec=SPEC
     ),

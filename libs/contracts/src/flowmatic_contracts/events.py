@@ -83,6 +83,24 @@ class WebhookReceived(Payload):
     spec: WorkflowSpec
 
 
+@message("WebhookRejected", "event")
+class WebhookRejected(Payload):
+    """A delivery to a known webhook that the gateway refused, for the audit log (topic `webhooks`, keyed by
+    webhook id; the envelope's aggregateId is the webhook id). Never carries the body or the secret."""
+
+    webhook_id: str
+    workflow_id: str
+    status: int
+    # a short code: signature_missing, signature_invalid, timestamp_out_of_tolerance, method_not_allowed,
+    # body_too_large, rate_limited, malformed_body, workflow_inactive
+    reason: str
+    method: str
+    # bytes of the body actually read (the gateway stops reading at the limit), and the declared Content-Length
+    received_bytes: int = 0
+    declared_bytes: int | None = None
+    source_address: str | None = None
+
+
 # ---- executions --------------------------------------------------------------------------------------------------
 
 
