@@ -150,6 +150,24 @@ async def test_execution_events_before_the_webhook_give_the_same_execution(
     assert await harness.pool.fetchval("SELECT count(*) FROM projection_errors") == 0
 
 
+async def test_a_webhook_projected_after_the_whole_run_changes_only_the_start_time(
+    harness: Harness, writer: EventWriter
+) -> None:
+    history = ExecutionHistory(ids.new_id(ids.WORKFLOW))
+    await harness.start()
+    await _write_execution_events(writer, *history.happy_path(PAYLOAD))
+    await harness.synced()
+    finished = (await _get(harness, history.execution_id)).json()
+    assert finished["status"] == "SUCCEEDED" and finished["startedAt"] == "2026-02-08T12:00:01.000Z"
+
+    late = history.webhook_received({"not": "the input ExecutionStarted recorded"}, trigger_id="other")
+    await writer.write(late, topic=writer.topics.webhooks)
+    await harness.synced()
+    after = (await _get(harness, history.execution_id)).json()
+    assert after == _expected_success(history)  # whose startedAt is the webhook's receipt
+    assert after == {**finished, "startedAt": "2026-02-08T12:00:00.000Z"}
+
+
 async def test_a_manual_replay_keeps_its_mode_and_origin(harness: Harness, writer: EventWriter) -> None:
     original = ids.new_id(ids.EXECUTION)
     history = ExecutionHistory(ids.new_id(ids.WORKFLOW), workflow_version=3)
