@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from aiokafka.errors import KafkaError
@@ -16,6 +17,7 @@ from flowmatic_contracts.topics import Topics
 from flowmatic_gateway.adapters.kafka_deliveries import KafkaDeliveryLedger
 from flowmatic_gateway.adapters.kafka_outcomes import KafkaExecutionWatcher, KafkaOutcomeListener
 from flowmatic_gateway.adapters.kafka_producer import KafkaProducerHealth, KafkaTopicWriter, acknowledged_producer
+from flowmatic_gateway.adapters.kafka_rejections import KafkaRejectionLog
 from flowmatic_gateway.adapters.kafka_routing import KafkaWebhookDirectory
 from flowmatic_gateway.adapters.query_http import HttpQueryClient
 from flowmatic_gateway.adapters.secret_box import FernetSecretBox
@@ -94,13 +96,22 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Gateway
     await _start_with_retry("execution events", executions.start)
     stack.push_async_callback(executions.stop)
 
-    directory = KafkaWebhookDirectory(settings.kafka_bootstrap_servers, topics.workflow_events)
+    directory = KafkaWebhookDirectory(
+        settings.kafka_bootstrap_servers,
+        topics.workflow_events,
+        timedelta(seconds=settings.webhook_previous_secret_ttl_seconds),
+    )
     await _start_with_retry("webhook routes", directory.start)
     stack.push_async_callback(directory.stop)
 
     ledger = KafkaDeliveryLedger(settings.kafka_bootstrap_servers, topics.webhooks)
     await _start_with_retry("webhook deliveries", ledger.start)
     stack.push_async_callback(ledger.stop)
+
+    webhooks_topic = KafkaTopicWriter(producer, topics.webhooks, settings.command_timeout_seconds, health)
+    rejections = KafkaRejectionLog(webhooks_topic)
+    await rejections.start()
+    stack.push_async_callback(rejections.stop)  # before the producer stops: queued rejections are written
 
     http = httpx.AsyncClient(base_url=settings.query_base, timeout=settings.command_timeout_seconds)
     stack.push_async_callback(http.aclose)
@@ -112,11 +123,12 @@ async def build_deps(settings: Settings, stack: AsyncExitStack) -> tuple[Gateway
         outcomes=outcomes,
         query=HttpQueryClient(http),
         webhooks=directory,
-        deliveries=KafkaTopicWriter(producer, topics.webhooks, settings.command_timeout_seconds, health),
+        deliveries=webhooks_topic,
         ledger=ledger,
         executions=executions,
         secrets=secrets,
         catalog=connector_catalog(),
         readiness=GatewayReadiness(health, outcomes, executions, lambda: producer.partitions_for(topics.commands)),
+        rejections=rejections,
     )
     return deps, directory

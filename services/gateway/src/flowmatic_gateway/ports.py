@@ -114,3 +114,12 @@ class ExecutionWatcher(Protocol):
     def register(self, execution_id: str) -> asyncio.Future[ExecutionSignal]: ...
 
     def discard(self, execution_id: str) -> None: ...
+
+
+class RejectionLog(Protocol):
+    """Where refused deliveries go for the audit log (`WebhookRejected`, topics.webhooks, keyed by webhook id).
+
+    `record` returns at once: the rejection is answered without waiting for the broker.
+    """
+
+    def record(self, envelope: Envelope) -> None: ...

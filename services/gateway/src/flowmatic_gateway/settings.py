@@ -36,6 +36,25 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("FLOWMATIC_COMMAND_TIMEOUT_SECONDS", "command_timeout_seconds"),
     )
+    # Per-webhook token bucket on each gateway instance; off (None) by default. Burst defaults to max(1, rate).
+    webhook_rate_limit_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        validation_alias=AliasChoices("FLOWMATIC_WEBHOOK_RATE_LIMIT_PER_SECOND", "webhook_rate_limit_per_second"),
+    )
+    webhook_rate_limit_burst: float | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=AliasChoices("FLOWMATIC_WEBHOOK_RATE_LIMIT_BURST", "webhook_rate_limit_burst"),
+    )
+    # How long a replaced webhook secret stays valid after the update that replaced it.
+    webhook_previous_secret_ttl_seconds: float = Field(
+        default=86_400,
+        ge=0,
+        validation_alias=AliasChoices(
+            "FLOWMATIC_WEBHOOK_PREVIOUS_SECRET_TTL_SECONDS", "webhook_previous_secret_ttl_seconds"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_admin_key(self) -> Settings:

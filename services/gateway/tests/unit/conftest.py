@@ -20,6 +20,7 @@ from flowmatic_gateway.adapters.in_memory import (
     InMemoryExecutions,
     InMemoryOutcomes,
     InMemoryQuery,
+    InMemoryRejectionLog,
     InMemoryWebhookDirectory,
 )
 from flowmatic_gateway.adapters.secret_box import FernetSecretBox
@@ -100,6 +101,11 @@ def deliveries() -> InMemoryBus:
 
 
 @pytest.fixture
+def rejections() -> InMemoryRejectionLog:
+    return InMemoryRejectionLog()
+
+
+@pytest.fixture
 def deps(
     settings: Settings,
     bus: InMemoryBus,
@@ -108,6 +114,7 @@ def deps(
     directory: InMemoryWebhookDirectory,
     deliveries: InMemoryBus,
     executions: InMemoryExecutions,
+    rejections: InMemoryRejectionLog,
 ) -> GatewayDeps:
     key = settings.secret_key.get_secret_value()
     return GatewayDeps(
@@ -123,6 +130,7 @@ def deps(
         secrets=FernetSecretBox(key),
         catalog=SharedCatalog(),
         readiness=AlwaysReady(),
+        rejections=rejections,
         clock=time.time,
     )
 

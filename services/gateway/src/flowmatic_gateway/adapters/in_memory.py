@@ -130,3 +130,13 @@ class AlwaysReady:
 
     async def ready(self) -> bool:
         return self.is_ready
+
+
+class InMemoryRejectionLog:
+    """A RejectionLog that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.recorded: list[Envelope] = []
+
+    def record(self, envelope: Envelope) -> None:
+        self.recorded.append(envelope)

@@ -5,15 +5,19 @@ No committed offsets: the table lives in memory and is rebuilt from offset 0 at 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flowmatic_gateway.adapters.kafka_follower import KafkaTopicFollower
-from flowmatic_gateway.domain.routing import RoutingTable, WebhookRoute, WorkflowEntry
+from flowmatic_gateway.domain.routing import DEFAULT_PREVIOUS_SECRET_TTL, RoutingTable, WebhookRoute, WorkflowEntry
 
 
 class KafkaWebhookDirectory:
     """Implements WebhookDirectory over a RoutingTable fed by the workflow-events topic."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        self._table = RoutingTable()
+    def __init__(
+        self, bootstrap_servers: str, topic: str, previous_secret_ttl: timedelta = DEFAULT_PREVIOUS_SECRET_TTL
+    ) -> None:
+        self._table = RoutingTable(previous_secret_ttl)
         self._follower = KafkaTopicFollower(
             bootstrap_servers, topic, self._table.apply, client_id="flowmatic-gateway-routing"
         )

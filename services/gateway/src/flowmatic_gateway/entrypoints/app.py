@@ -17,6 +17,7 @@ from flowmatic_gateway.entrypoints.problems import (
     on_request_validation,
     on_unexpected,
 )
+from flowmatic_gateway.entrypoints.webhook_admission import rate_limits_from
 from flowmatic_gateway.ports import BrokerUnavailableError, QueryUnavailableError
 from flowmatic_gateway.settings import Settings
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings, deps: GatewayDeps) -> FastAPI:
     )
     app.state.settings = settings
     app.state.deps = deps
+    app.state.rate_limits = rate_limits_from(settings)
     app.add_middleware(BearerAuthMiddleware, deps=deps)
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)

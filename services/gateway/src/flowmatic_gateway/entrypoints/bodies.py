@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -16,16 +17,23 @@ def _too_large(limit: int) -> ProblemError:
     return ProblemError(413, detail=f"the request body is larger than {limit} bytes")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body; 413 as soon as it is known to exceed `limit` bytes, without buffering the rest."""
+@dataclass
+class BodyMeter:
+    """How many body bytes were read, also when reading stopped at the limit (for the audit log)."""
+
+    received: int = 0
+
+
+async def read_body(request: Request, limit: int, meter: BodyMeter | None = None) -> bytes:
+    """The raw body; 413 as soon as it is known to exceed `limit` bytes, without reading the rest."""
+    meter = meter if meter is not None else BodyMeter()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
-    received = 0
     async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
+        meter.received += len(chunk)
+        if meter.received > limit:
             raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)

@@ -21,6 +21,7 @@ from flowmatic_gateway.ports import (
     OutcomeWaiter,
     QueryClient,
     Readiness,
+    RejectionLog,
     SecretBox,
     WebhookDeliveries,
     WebhookDirectory,
@@ -68,6 +69,7 @@ class GatewayDeps:
     secrets: SecretBox
     catalog: ConnectorCatalog
     readiness: Readiness
+    rejections: RejectionLog
     clock: Callable[[], float] = field(default=time.time)
     # Serialises deliveries carrying the same idempotency key on this instance, so the second sees the first.
     delivery_locks: KeyedLocks = field(default_factory=lambda: KeyedLocks())

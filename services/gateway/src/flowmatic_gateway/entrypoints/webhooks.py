@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,19 +20,17 @@ from flowmatic_contracts.events import (
     ResponseProduced,
     WebhookReceived,
 )
+from flowmatic_gateway.domain.rate_limit import TokenBuckets
 from flowmatic_gateway.domain.routing import WebhookRoute
-from flowmatic_gateway.domain.signatures import signature_matches
-from flowmatic_gateway.domain.webhook_payload import WebhookBodyError, build_payload
-from flowmatic_gateway.entrypoints.bodies import read_body
 from flowmatic_gateway.entrypoints.dependencies import AppSettings, Deps, GatewayDeps
 from flowmatic_gateway.entrypoints.problems import ProblemError
+from flowmatic_gateway.entrypoints.webhook_admission import admit, now_of
 from flowmatic_gateway.ports import BrokerUnavailableError, ExecutionSignal, QueryUnavailableError
 from flowmatic_gateway.settings import Settings
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
 WEBHOOK_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-SIGNATURE_HEADER = "X-Webhook-Signature"
 IDEMPOTENCY_HEADERS = ("idempotency-key", "webhook-id")
 
 
@@ -47,48 +44,28 @@ async def _route(deps: GatewayDeps, webhook_id: str, timeout_seconds: float) -> 
             log.warning("webhook routes could not catch up: %r", error)
             raise ProblemError(503, "Webhook routes unavailable", "try again shortly") from None
         route = deps.webhooks.lookup(webhook_id)
-    if route is None or not route.active:
+    if route is None:
+        # Unknown ids are not recorded: anyone can make them up, and the audit log is for real webhooks.
         raise ProblemError(404, detail="no active webhook with this id")
     return route
 
 
-def _check_signature(deps: GatewayDeps, route: WebhookRoute, request: Request, body: bytes) -> None:
-    if route.encrypted_secret is None:
-        return
-    secret = deps.secrets.decrypt(route.encrypted_secret)
-    if not signature_matches(secret, body, request.headers.get(SIGNATURE_HEADER)):
-        raise ProblemError(401, detail=f"missing or wrong {SIGNATURE_HEADER} (sha256=<hex HMAC-SHA256 of the body>)")
+def _rate_limits(request: Request) -> TokenBuckets | None:
+    limits: TokenBuckets | None = getattr(request.app.state, "rate_limits", None)
+    return limits
 
 
 async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSettings) -> Response:
     """Start an execution of the webhook's workflow with the request as its input."""
     route = await _route(deps, webhook_id, settings.command_timeout_seconds)
-    if request.method not in route.methods:
-        raise ProblemError(
-            405, detail="this webhook does not accept this method", headers={"Allow": ", ".join(route.methods)}
-        )
-    body = await read_body(request, route.max_body_bytes)
-    _check_signature(deps, route, request, body)
-    try:
-        payload: dict[str, Any] = build_payload(
-            webhook_id=webhook_id,
-            trigger_id=route.trigger_id,
-            method=request.method,
-            headers=request.headers.items(),
-            query=request.query_params.multi_items(),
-            content_type=request.headers.get("content-type"),
-            body=body,
-            received_at=_now(deps).isoformat().replace("+00:00", "Z"),
-        )
-    except WebhookBodyError as error:
-        raise ProblemError(400, detail=str(error)) from None
+    payload = (await admit(route, request, deps, _rate_limits(request))).payload
     idempotency_key = next((request.headers[h] for h in IDEMPOTENCY_HEADERS if h in request.headers), None)
     if idempotency_key is None:
         return await _accept(deps, settings, route, payload, None)
     async with deps.delivery_locks.hold((webhook_id, idempotency_key)):
         try:
             earlier = await asyncio.wait_for(
-                deps.ledger.find(webhook_id, idempotency_key, _now(deps)), timeout=settings.command_timeout_seconds
+                deps.ledger.find(webhook_id, idempotency_key, now_of(deps)), timeout=settings.command_timeout_seconds
             )
         except (TimeoutError, RuntimeError) as error:
             log.warning("the delivery ledger could not catch up: %r", error)
@@ -96,10 +73,6 @@ async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSe
         if earlier is not None:
             return _answer(webhook_id, earlier.workflow_id, earlier.execution_id)
         return await _accept(deps, settings, route, payload, idempotency_key)
-
-
-def _now(deps: GatewayDeps) -> datetime:
-    return datetime.fromtimestamp(deps.clock(), UTC)
 
 
 def _answer(webhook_id: str, workflow_id: str, execution_id: str, status: str = "RUNNING") -> JSONResponse:
