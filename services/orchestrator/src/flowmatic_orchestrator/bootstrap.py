@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from flowmatic_contracts import ids
 from flowmatic_contracts.envelope import utc_now
-from flowmatic_orchestrator.adapters.execution_snapshots import RunningExecution, decode_execution
+from flowmatic_orchestrator.adapters.execution_snapshots import Checkpoint, RunningExecution, decode_execution_record
 from flowmatic_orchestrator.adapters.expressions import resolver_at
 from flowmatic_orchestrator.adapters.snapshot_reader import KafkaSnapshotReader
 from flowmatic_orchestrator.adapters.snapshots import decode_snapshot
@@ -68,8 +68,8 @@ async def build(settings: Settings, stack: AsyncExitStack) -> Orchestrator:
     )
     await snapshots.start()
     stack.push_async_callback(snapshots.stop)
-    executions: KafkaSnapshotReader[RunningExecution] = KafkaSnapshotReader(
-        settings.kafka_bootstrap_servers, topics.execution_state, decode_execution, strict=False
+    executions: KafkaSnapshotReader[RunningExecution | Checkpoint] = KafkaSnapshotReader(
+        settings.kafka_bootstrap_servers, topics.execution_state, decode_execution_record, strict=False
     )
     await executions.start()
     stack.push_async_callback(executions.stop)

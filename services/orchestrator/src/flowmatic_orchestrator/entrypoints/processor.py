@@ -20,7 +20,12 @@ from typing import Any, Protocol, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
 from flowmatic_contracts.topics import Topics
-from flowmatic_orchestrator.adapters.execution_snapshots import RunningExecution
+from flowmatic_orchestrator.adapters.execution_snapshots import (
+    CHECKPOINT_KEY,
+    Checkpoint,
+    RunningExecution,
+    encode_checkpoint,
+)
 from flowmatic_orchestrator.adapters.expressions import resolver_at
 from flowmatic_orchestrator.adapters.state_store import InMemoryExecutions, InMemoryWorkflowStates
 from flowmatic_orchestrator.domain import DecisionContext, WorkflowState
@@ -68,7 +73,7 @@ class CommandProcessor:
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
         snapshots: SnapshotReader[WorkflowState],
-        execution_snapshots: SnapshotReader[RunningExecution],
+        execution_snapshots: SnapshotReader[RunningExecution | Checkpoint],
         topics: Topics,
         group_id: str,
         context: Callable[[], DecisionContext],
@@ -184,7 +189,8 @@ class CommandProcessor:
             resolver=self._resolver,
         )
         offsets = {TopicPartition(topic, p): offset for (topic, p), offset in result.next_offsets.items()}
-        await self._commit(result.records, offsets, f"a batch of {len(records)} messages")
+        checkpoints = self._checkpoints(offsets)
+        await self._commit(result.records + checkpoints, offsets, f"a batch of {len(records)} messages")
         # Only now, with the transaction committed, does the instance believe its outcome.
         for partition, states in result.states.items():
             for state in states.values():
@@ -192,11 +198,28 @@ class CommandProcessor:
         self._keep(result.executions)
         self._next_offsets.update(offsets)
 
+    def _checkpoints(self, offsets: dict[TopicPartition, int]) -> list[OutboundRecord]:
+        """One checkpoint per partition number the batch consumed from: every input topic's next offset there."""
+        positions = {**self._next_offsets, **offsets}
+        return [
+            OutboundRecord(
+                self._topics.execution_state,
+                CHECKPOINT_KEY.encode(),
+                encode_checkpoint(
+                    Checkpoint(offsets={tp.topic: o for tp, o in positions.items() if tp.partition == partition})
+                ),
+                partition=partition,
+            )
+            for partition in sorted({tp.partition for tp in offsets})
+        ]
+
     async def _commit(self, records: list[OutboundRecord], offsets: dict[TopicPartition, int], what: str) -> None:
         """Write `records` (and the consumed `offsets`, if any) in one transaction, or fail the processor."""
         try:
             async with self._producer.transaction():
-                deliveries = [await self._producer.send(r.topic, key=r.key, value=r.value) for r in records]
+                deliveries = [
+                    await self._producer.send(r.topic, key=r.key, value=r.value, partition=r.partition) for r in records
+                ]
                 if offsets:
                     await self._producer.send_offsets_to_transaction(offsets, self._group_id)
                 await asyncio.gather(*deliveries)
@@ -282,12 +305,17 @@ class CommandProcessor:
             )
             for partition, states in workflows.items():
                 self._states.load(partition, states)
-            for partition, running in executions.items():
+            checkpoints: dict[int, Checkpoint] = {}
+            for partition, records in executions.items():
+                running = {k: v for k, v in records.items() if isinstance(v, RunningExecution)}
+                checkpoint = records.get(CHECKPOINT_KEY)
+                if isinstance(checkpoint, Checkpoint):
+                    checkpoints[partition] = checkpoint
                 self._executions.load(partition, running)
                 for execution in running.values():
                     self._schedule(partition, execution)
             for tp in assigned:
-                self._next_offsets[tp] = await self._consumer.position(tp)
+                self._next_offsets[tp] = await self._start_offset(tp, checkpoints.get(tp.partition))
             self._joined = True
             log.info(
                 "assigned %s; %d workflows and %d running executions in memory, %d timers",
@@ -304,6 +332,21 @@ class CommandProcessor:
             if self._rebalancing:
                 self._rebalancing = False
                 self._lock.release()
+
+    async def _start_offset(self, tp: TopicPartition, checkpoint: Checkpoint | None) -> int:
+        """Where processing of an assigned partition resumes: the checkpoint; without one (nothing processed
+        yet), the group's committed offset or the partition's beginning.
+
+        Not `consumer.position()`: a fetch that raced the rebalance may already have handed records of this
+        partition to the loop (waiting for the lock), and their offsets would then count as processed.
+        """
+        if checkpoint is not None and tp.topic in checkpoint.offsets:
+            return checkpoint.offsets[tp.topic]
+        committed = await self._consumer.committed(tp)
+        if committed is not None:
+            return int(committed)
+        beginning: dict[TopicPartition, int] = await self._consumer.beginning_offsets([tp])
+        return beginning[tp]
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -22,8 +22,10 @@ class InboundRecord:
 
 @dataclass(frozen=True)
 class OutboundRecord:
-    """A message to produce inside a transaction; no value is a tombstone (compacted topics only)."""
+    """A message to produce inside a transaction; no value is a tombstone (compacted topics only). Without a
+    partition, the key chooses it."""
 
     topic: str
     key: bytes
     value: bytes | None
+    partition: int | None = None
