@@ -59,8 +59,8 @@ class Topics:
 
     @property
     def event_topics(self) -> tuple[str, ...]:
-        """The topics the query service projects (the audit record)."""
-        return (self.workflow_events, self.execution_events, self.webhooks)
+        """The topics the query service projects: the histories and the audit record (outcomes, deliveries)."""
+        return (self.workflow_events, self.execution_events, self.webhooks, self.outcomes)
 
 
 @dataclass(frozen=True)
@@ -91,5 +91,6 @@ def topic_layouts(topics: Topics, partitions: int) -> list[TopicLayout]:
         TopicLayout(topics.execution_state, partitions, COMPACTED),
         TopicLayout(topics.step_requests, partitions, SEVEN_DAYS),
         TopicLayout(topics.step_results, partitions, SEVEN_DAYS),
-        TopicLayout(topics.outcomes, partitions, {"retention.ms": str(24 * 3600 * 1000)}),
+        # outcomes are the audit record of every command, accepted or rejected: kept forever
+        TopicLayout(topics.outcomes, partitions, KEEP_FOREVER),
     ]
