@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from flowmatic_contracts.commands import CreateWorkflow
 from flowmatic_contracts.envelope import SYSTEM, Envelope, encode, new_envelope
 from flowmatic_contracts.events import WebhookRejected, WorkflowCreated, WorkflowUpdated
 from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
@@ -314,3 +316,48 @@ async def test_recording_never_waits_for_the_broker() -> None:
 def test_previous_secret_ttl_comes_from_the_settings(settings: Settings) -> None:
     assert settings.webhook_previous_secret_ttl_seconds == 86_400
     assert timedelta(seconds=settings.webhook_previous_secret_ttl_seconds) == timedelta(hours=24)
+
+
+async def test_the_secret_never_reaches_a_response_a_log_line_or_a_message(
+    api: httpx.AsyncClient,
+    anon: httpx.AsyncClient,
+    bus: InMemoryBus,
+    deliveries: InMemoryBus,
+    directory: InMemoryWebhookDirectory,
+    rejections: InMemoryRejectionLog,
+    deps: GatewayDeps,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sentinel = "sentinel-secret-4f1c9e"
+    spec = {"name": "w", "nodes": [{"id": "trigger", "type": "webhook", "parameters": {"secret": sentinel}}]}
+    answers = [await api.post("/api/v1/workflows", json=spec)]
+    too_long = {"name": "w", "nodes": [{"id": "t", "type": "webhook", "parameters": {"secret": sentinel * 100}}]}
+    answers.append(await api.post("/api/v1/workflows", json=too_long))
+    assert [a.status_code for a in answers] == [201, 422]
+    # the routing table gets the ciphertext the orchestrator would have stored
+    command = bus.sent[0].payload_as(CreateWorkflow)
+    ciphertext = command.secrets["trigger"].ciphertext
+    assert ciphertext is not None
+    directory.apply(
+        new_envelope(
+            WorkflowCreated(
+                spec=command.spec,
+                webhooks=[WebhookBinding(webhook_id="wh_1", trigger_id="trigger", methods=["POST"], has_secret=True)],
+                encrypted_secrets={"trigger": ciphertext},
+            ),
+            aggregate_id=bus.sent[0].aggregate_id,
+            actor=SYSTEM,
+            sequence=1,
+        )
+    )
+    for headers in [{}, {"X-Webhook-Signature": "sha256=00"}, standard("wrong", BODY), standard(sentinel, BODY)]:
+        answers.append(await anon.post(URL, content=BODY, headers=headers))
+    answers.append(await anon.post(URL, content=BODY, headers={"X-Webhook-Signature": sign(sentinel, BODY)}))
+    assert [a.status_code for a in answers[2:]] == [401, 401, 401, 200, 200]
+    for answer in answers:
+        assert sentinel not in answer.text and sentinel not in str(answer.headers)
+    logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    assert sentinel not in logged
+    for envelope in bus.sent + deliveries.sent + rejections.recorded:
+        assert sentinel.encode() not in encode(envelope)
