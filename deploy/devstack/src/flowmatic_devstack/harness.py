@@ -137,7 +137,7 @@ class RunningStack:
         return self.supervisor.get(name)
 
     async def start_all(self) -> None:
-        """Query, orchestrator and executor side by side, then the gateway."""
+        """The four services side by side (see `start_in_order`)."""
 
         async def start(service: str) -> None:
             await self._start(service, 0, self.settings.ports[service])

@@ -120,7 +120,7 @@ async def start_services(
     inherited: Mapping[str, str],
     progress: Progress,
 ) -> None:
-    """Start the four services; the gateway last, so it serves clients only once the services behind it answer."""
+    """Start the four services and wait until each answers /readyz."""
 
     async def start(service: str) -> None:
         spec = service_spec(service, 0, config.service_ports[service], settings, config.logs_dir, inherited)
@@ -131,10 +131,12 @@ async def start_services(
 
 
 async def start_in_order(start: Callable[[str], Coroutine[Any, Any, None]]) -> None:
-    """Query, orchestrator and executor side by side (spawned in that order), then the gateway."""
-    *backends, gateway = SERVICES
-    await together(*(start(service) for service in backends))
-    await start(gateway)
+    """Spawn query, orchestrator, executor and gateway in that order, and wait for all of them side by side.
+
+    The gateway needs none of the others to start (it reaches them through the log and over HTTP per request),
+    and `up` announces the stack only once all four are ready, so nothing is gained by waiting in turn.
+    """
+    await together(*(start(service) for service in SERVICES))
 
 
 async def bring_up(
