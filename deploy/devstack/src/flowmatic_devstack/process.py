@@ -68,7 +68,6 @@ class ManagedProcess:
 
     def __init__(self, spec: ProcessSpec) -> None:
         self.spec = spec
-        self._log: IO[bytes] | None = None
         self._popen: subprocess.Popen[bytes] | None = None
         self.expected_exit = False
         """Set when the supervisor stopped or killed it on purpose, so the exit is not reported as a failure."""
@@ -86,12 +85,7 @@ class ManagedProcess:
     @property
     def returncode(self) -> int | None:
         """The exit code once it has exited (negative: killed by that signal), else None."""
-        if self._popen is None:
-            return None
-        code = self._popen.poll()
-        if code is not None:
-            self._close_log()
-        return code
+        return self._popen.poll() if self._popen is not None else None
 
     @property
     def running(self) -> bool:
@@ -101,14 +95,18 @@ class ManagedProcess:
     def start(self) -> None:
         """Spawn the process, appending its output to the log file."""
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.spec.log_path.open("ab")
-        self._log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
-        self._log.flush()
+        # The child writes to its own copy of the descriptor; this one is closed once it has been handed over.
+        with self.spec.log_path.open("ab") as log:
+            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {self.name}\n".encode())
+            log.flush()
+            self._popen = self._spawn(log)
+
+    def _spawn(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
         try:
-            self._popen = subprocess.Popen(
+            return subprocess.Popen(
                 list(self.spec.argv),
                 stdin=subprocess.DEVNULL,
-                stdout=self._log,
+                stdout=log,
                 stderr=subprocess.STDOUT,
                 env=dict(self.spec.env) if self.spec.env is not None else None,
                 cwd=self.spec.cwd,
@@ -117,7 +115,6 @@ class ManagedProcess:
                 preexec_fn=_die_with_parent(self.spec.stop_signal),
             )
         except OSError as error:
-            self._close_log()
             raise DevstackError(f"cannot start {self.name} ({self.spec.argv[0]}): {error.strerror}") from None
 
     async def wait_ready(self) -> float:
@@ -145,7 +142,6 @@ class ManagedProcess:
         if self._popen.poll() is None:
             self._popen.kill()
         self._popen.wait()
-        self._close_log()
 
     async def stop(self) -> None:
         """Ask it to stop with its stop signal; SIGKILL it if it has not exited by its stop timeout."""
@@ -159,7 +155,6 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 self._popen.kill()
                 self._popen.wait()
-        self._close_log()
 
     def exit_report(self, code: int) -> str:
         """Name, exit code and the last log lines: what the console shows when a component dies."""
@@ -174,8 +169,3 @@ class ManagedProcess:
         except OSError:
             return "    (no log)"
         return "".join("    " + line.decode(errors="replace") for line in tail).rstrip()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
