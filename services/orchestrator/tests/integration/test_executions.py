@@ -487,6 +487,37 @@ def _free_port() -> int:
         return port
 
 
+@asynccontextmanager
+async def orchestrator_process(
+    kafka_bootstrap: str, topics: Topics, output: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m flowmatic_orchestrator` as its own process (instance 0), its log appended to `output`; killed
+    on the way out if still running. The log is printed afterwards, so pytest shows it when the test fails."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "FLOWMATIC_TOPIC_PREFIX": topics.prefix,
+        "FLOWMATIC_ORCHESTRATOR_PORT": str(_free_port()),
+        "FLOWMATIC_INSTANCE_ID": "0",
+    }
+    with output.open("ab") as sink:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "flowmatic_orchestrator", env=env, stdout=sink, stderr=sink
+        )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        print(await asyncio.to_thread(output.read_text))
+
+
+async def sigkill(process: asyncio.subprocess.Process) -> None:
+    process.send_signal(signal.SIGKILL)
+    await asyncio.wait_for(process.wait(), timeout=10)
+
+
 async def test_a_delay_survives_a_sigkilled_orchestrator(
     kafka_bootstrap: str, topics: Topics, log: ExecutionLog, tmp_path: Path
 ) -> None:
@@ -498,34 +529,49 @@ async def test_a_delay_survives_a_sigkilled_orchestrator(
         ],
         chain("trigger", "wait", "after"),
     )
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "FLOWMATIC_TOPIC_PREFIX": topics.prefix,
-        "FLOWMATIC_ORCHESTRATOR_PORT": str(_free_port()),
-        "FLOWMATIC_INSTANCE_ID": "0",
-    }
-    output = tmp_path / "orchestrator.log"
-    with output.open("wb") as sink:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "flowmatic_orchestrator", env=env, stdout=sink, stderr=sink
-        )
-    try:
-        async with StandInExecutor(kafka_bootstrap, topics):
-            execution_id = await log.webhook(workflow, {"n": 1})
-            await log.until(execution_id, lambda h: ("StepScheduled", "wait") in types(h), "the delay to be scheduled")
-            process.send_signal(signal.SIGKILL)
-            await asyncio.wait_for(process.wait(), timeout=10)
-            # Same instance id: the successor fences whatever the killed process left open.
-            async with orchestrator(kafka_bootstrap, topics, "0"):
-                history = await log.finished(execution_id)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        print(output.read_text())  # shown by pytest when the test fails
+    async with (
+        StandInExecutor(kafka_bootstrap, topics),
+        orchestrator_process(kafka_bootstrap, topics, tmp_path / "orchestrator.log") as process,
+    ):
+        execution_id = await log.webhook(workflow, {"n": 1})
+        await log.until(execution_id, lambda h: ("StepScheduled", "wait") in types(h), "the delay to be scheduled")
+        await sigkill(process)
+        # Same instance id: the successor fences whatever the killed process left open.
+        async with orchestrator(kafka_bootstrap, topics, "0"):
+            history = await log.finished(execution_id)
     assert_well_formed(history)
     assert isinstance(history[-1].payload, ExecutionSucceeded)
+
+
+async def test_every_delivery_runs_exactly_once_while_the_orchestrator_is_sigkilled(
+    kafka_bootstrap: str, topics: Topics, log: ExecutionLog, tmp_path: Path
+) -> None:
+    """Deliveries keep arriving while the orchestrator is killed twice mid-stream and restarted; afterwards each
+    one has exactly one execution, SUCCEEDED, with gapless sequences and no step result recorded twice."""
+    output = tmp_path / "orchestrator.log"
+    execution_ids: list[str] = []
+    async with real_executor(kafka_bootstrap, topics):
+        for _ in range(2):
+            async with orchestrator_process(kafka_bootstrap, topics, output) as process:
+                execution_ids.extend([await log.webhook(BRANCHING, {"body": {"amount": i * 3}}) for i in range(100)])
+                # Killed as soon as the orchestrator is under way: most executions are mid-flight.
+                await log.until(execution_ids[-100], lambda h: len(h) > 1, "progress before the kill")
+                await sigkill(process)
+                await log.read_events()
+                in_flight = [e for e in execution_ids if not any(x.type in FINAL for x in log.history.get(e, []))]
+                print(f"killed with {len(in_flight)} of {len(execution_ids)} executions unfinished")
+        async with orchestrator_process(kafka_bootstrap, topics, output):
+            execution_ids.extend([await log.webhook(BRANCHING, {"body": {"amount": 1}}) for _ in range(50)])
+            histories = [await log.finished(e) for e in execution_ids]
+            await asyncio.sleep(1.0)  # anything recorded after an end would show up now
+            await log.read_events()
+    assert len(set(execution_ids)) == 250
+    assert set(log.history) == set(execution_ids)
+    for execution_id, history in zip(execution_ids, histories, strict=True):
+        assert log.history[execution_id] == history
+        assert_well_formed(history)
+        assert isinstance(history[-1].payload, ExecutionSucceeded), types(history)
+        assert sum(e.type == "ExecutionStarted" for e in history) == 1
 
 
 async def test_two_orchestrators_share_executions_and_hand_them_over(
