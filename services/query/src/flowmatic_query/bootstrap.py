@@ -14,6 +14,7 @@ import asyncpg
 import uvicorn
 
 from flowmatic_contracts.topics import Topics
+from flowmatic_query.adapters.history import PostgresHistory
 from flowmatic_query.adapters.kafka import KafkaEndOffsets
 from flowmatic_query.adapters.migrations import migrate
 from flowmatic_query.adapters.postgres import create_pool
@@ -51,15 +52,17 @@ async def open_service(settings: Settings, stack: AsyncExitStack) -> QueryServic
     await end_offsets.start()
     stack.push_async_callback(end_offsets.stop)
 
+    topics = Topics(settings.topic_prefix)
     progress = ProjectionProgress()
     projector = Projector(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        topics=Topics(settings.topic_prefix).event_topics,
+        topics=topics.event_topics,
         store=PostgresProjectionStore(pool),
         progress=progress,
     )
     dependencies = AppDependencies(
         read_model=PostgresReadModel(pool),
+        history=PostgresHistory(pool, topics),
         sync_barrier=LogSyncBarrier(end_offsets, progress),
         projector=progress,
         public_url=settings.public_url,

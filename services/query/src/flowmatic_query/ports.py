@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Protocol
 
+from flowmatic_query.domain.audit import AuditEntry, AuditQuery
+from flowmatic_query.domain.chain import ChainLink
 from flowmatic_query.domain.executions import ExecutionRecord
+from flowmatic_query.domain.history import EventRecord, VersionPageRequest, VersionRecord
 from flowmatic_query.domain.listing import ExecutionFilter, PageRequest, WorkflowFilter
 from flowmatic_query.domain.partitions import LogRecord, Partition
 
@@ -27,6 +30,25 @@ class ReadModel(Protocol):
 
     async def ping(self) -> None:
         """Raise when the store does not answer."""
+
+
+class History(Protocol):
+    """The log as history: an execution's events, a workflow's versions, the audit log, the hash chains."""
+
+    async def execution_events(self, execution_id: str) -> list[EventRecord]:
+        """The delivery (if any), then the execution's events by sequence; empty when the execution is unknown."""
+
+    async def workflow_versions(self, workflow_id: str, page: VersionPageRequest) -> list[VersionRecord] | None:
+        """Up to `page.limit + 1` versions after `page.after`, oldest first; None when the workflow is unknown."""
+
+    async def workflow_version(self, workflow_id: str, version: int) -> dict[str, Any] | None:
+        """The stored document at that version (also after deletion), or None."""
+
+    async def audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """Up to `query.limit + 1` audit entries matching the query, newest first, after `query.after`."""
+
+    def chain_links(self) -> AsyncGenerator[ChainLink, None]:
+        """Every chained event (workflow and execution events) in (aggregate, sequence) order."""
 
 
 class ProjectionStore(Protocol):

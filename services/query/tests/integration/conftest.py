@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from flowmatic_contracts.topics import Topics
+from flowmatic_query.adapters.history import PostgresHistory
 from flowmatic_query.adapters.kafka import KafkaEndOffsets
 from flowmatic_query.adapters.migrations import migrate
 from flowmatic_query.adapters.postgres import create_pool
@@ -55,6 +56,7 @@ async def harness(kafka_bootstrap: str, topics: Topics, pool: asyncpg.Pool) -> A
         topics=topics,
         pool=pool,
         read_model=PostgresReadModel(pool),
+        history=PostgresHistory(pool, topics),
         end_offsets=end_offsets,
         store=GatedStore(PostgresProjectionStore(pool)),
     )

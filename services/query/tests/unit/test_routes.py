@@ -12,7 +12,7 @@ import pytest
 from flowmatic_query.domain.executions import ExecutionRecord, StepRecord
 from flowmatic_query.entrypoints.http import AppDependencies, create_app
 from flowmatic_query.entrypoints.sync_barrier import ProjectorNotReadyError
-from flowmatic_query.testing.fakes import FixedReadiness, InMemoryReadModel, ScriptedSyncBarrier
+from flowmatic_query.testing.fakes import FixedReadiness, InMemoryHistory, InMemoryReadModel, ScriptedSyncBarrier
 
 
 def _document(workflow_id: str, name: str, *, active: bool = True) -> dict[str, object]:
@@ -36,6 +36,7 @@ def _document(workflow_id: str, name: str, *, active: bool = True) -> dict[str, 
 class App:
     client: httpx.AsyncClient
     read_model: InMemoryReadModel
+    history: InMemoryHistory
     barrier: ScriptedSyncBarrier
     readiness: FixedReadiness
 
@@ -43,13 +44,18 @@ class App:
 @pytest.fixture
 async def app() -> AsyncIterator[App]:
     read_model, barrier, readiness = InMemoryReadModel(), ScriptedSyncBarrier(), FixedReadiness()
+    history = InMemoryHistory()
     asgi = create_app(
         AppDependencies(
-            read_model=read_model, sync_barrier=barrier, projector=readiness, public_url="https://flow.example"
+            read_model=read_model,
+            history=history,
+            sync_barrier=barrier,
+            projector=readiness,
+            public_url="https://flow.example",
         )
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://query.test") as client:
-        yield App(client, read_model, barrier, readiness)
+        yield App(client, read_model, history, barrier, readiness)
 
 
 def _assert_problem(response: httpx.Response, status: int) -> None:

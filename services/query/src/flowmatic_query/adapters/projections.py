@@ -1,6 +1,7 @@
 """Where an event becomes a row: every projection of the log into PostgreSQL, and the positions beside them.
 
-Workflow events are projected here; webhook deliveries and execution events in `execution_projections.py`.
+Workflow events are projected here; webhook deliveries and execution events in `execution_projections.py`;
+command outcomes and deliveries into the audit log in `audit_projection.py`.
 
 A batch of records is applied in ONE transaction together with the next offsets it reaches, so a crash never
 applies an event twice nor skips one. Each record runs under its own savepoint: a record that cannot be decoded
@@ -18,6 +19,7 @@ import asyncpg
 
 from flowmatic_contracts.envelope import Envelope, decode, to_jsonable
 from flowmatic_contracts.events import WorkflowCreated, WorkflowDeleted, WorkflowUpdated
+from flowmatic_query.adapters.audit_projection import project_audit
 from flowmatic_query.adapters.execution_projections import project_execution_event
 from flowmatic_query.adapters.postgres import Connection
 from flowmatic_query.domain.partitions import LogRecord, Partition
@@ -128,6 +130,7 @@ async def apply_record(connection: Connection, record: LogRecord) -> None:
         await _project_workflow_deleted(connection, envelope)
     else:
         await project_execution_event(connection, envelope)
+    await project_audit(connection, envelope)
 
 
 async def _insert_event(connection: Connection, record: LogRecord, envelope: Envelope) -> None:

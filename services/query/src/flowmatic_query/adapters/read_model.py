@@ -25,7 +25,7 @@ _UNAVAILABLE = (
 
 
 @asynccontextmanager
-async def _unavailable_as_port_error() -> AsyncIterator[None]:
+async def unavailable_as_port_error() -> AsyncIterator[None]:
     try:
         yield
     except _UNAVAILABLE as exc:
@@ -40,7 +40,7 @@ class PostgresReadModel:
 
     async def get_workflow(self, workflow_id: str) -> dict[str, Any] | None:
         """The stored document of a live workflow, or None when unknown or deleted."""
-        async with _unavailable_as_port_error():
+        async with unavailable_as_port_error():
             document: dict[str, Any] | None = await self._pool.fetchval(
                 "SELECT document FROM workflows WHERE id = $1 AND NOT deleted", workflow_id
             )
@@ -63,14 +63,14 @@ class PostgresReadModel:
         sql = (
             f"SELECT document FROM workflows WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT ${len(arguments)}"
         )
-        async with _unavailable_as_port_error():
+        async with unavailable_as_port_error():
             rows = await self._pool.fetch(sql, *arguments)
         return [row["document"] for row in rows]
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         """The execution and its steps, read in one snapshot so they never show two different moments."""
         async with (
-            _unavailable_as_port_error(),
+            unavailable_as_port_error(),
             self._pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
@@ -112,13 +112,13 @@ class PostgresReadModel:
             conditions.append(f"id < {bind(page.after)}")
         where_clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT {_SUMMARY_COLUMNS} FROM executions {where_clause} ORDER BY id DESC LIMIT {bind(page.limit + 1)}"
-        async with _unavailable_as_port_error():
+        async with unavailable_as_port_error():
             rows = await self._pool.fetch(sql, *arguments)
         return [ExecutionRecord(**_summary_fields(row)) for row in rows]
 
     async def ping(self) -> None:
         """Raise when the database does not answer."""
-        async with _unavailable_as_port_error():
+        async with unavailable_as_port_error():
             await self._pool.fetchval("SELECT 1")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -11,7 +12,16 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from flowmatic_query.domain.audit import audit_next_cursor, parse_audit_query, render_audit_entry
+from flowmatic_query.domain.chain import ChainVerifier
 from flowmatic_query.domain.executions import ExecutionRecord, render_execution, render_execution_summary
+from flowmatic_query.domain.history import (
+    parse_version,
+    parse_version_page,
+    render_event,
+    render_version,
+    version_cursor,
+)
 from flowmatic_query.domain.listing import (
     InvalidQueryError,
     cut_page,
@@ -22,7 +32,7 @@ from flowmatic_query.domain.listing import (
 from flowmatic_query.domain.workflows import with_webhook_urls
 from flowmatic_query.entrypoints.problems import json_response, problem
 from flowmatic_query.entrypoints.sync_barrier import ProjectorNotReadyError
-from flowmatic_query.ports import Readiness, ReadModel, ReadModelUnavailableError, SyncBarrier
+from flowmatic_query.ports import History, Readiness, ReadModel, ReadModelUnavailableError, SyncBarrier
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,7 @@ class AppDependencies:
     """Everything the routes use, injected by the composition root (or by tests, as fakes)."""
 
     read_model: ReadModel
+    history: History
     sync_barrier: SyncBarrier
     projector: Readiness
     public_url: str
@@ -55,6 +66,8 @@ def create_app(dependencies: AppDependencies) -> FastAPI:
     _install_error_handlers(app)
     _add_workflow_routes(app)
     _add_execution_routes(app)
+    _add_history_routes(app)
+    _add_audit_routes(app)
     _add_operational_routes(app)
     return app
 
@@ -125,6 +138,50 @@ def _add_execution_routes(app: FastAPI) -> None:
         if record is None:
             return problem(404, f"execution {execution_id} does not exist")
         return json_response(render_execution(record))
+
+
+def _add_history_routes(app: FastAPI) -> None:
+    @app.get("/api/v1/executions/{execution_id}/events")
+    async def execution_events(execution_id: str, deps: Deps) -> Response:
+        records = await deps.history.execution_events(execution_id)
+        if not records:
+            return problem(404, f"execution {execution_id} does not exist")
+        return json_response({"data": [render_event(record) for record in records]})
+
+    @app.get("/api/v1/workflows/{workflow_id}/versions")
+    async def workflow_versions(workflow_id: str, request: Request, deps: Deps) -> Response:
+        page = parse_version_page(request.query_params.get("limit"), request.query_params.get("cursor"))
+        records = await deps.history.workflow_versions(workflow_id, page)
+        if records is None:
+            return problem(404, f"workflow {workflow_id} does not exist")
+        data = [render_version(record) for record in records[: page.limit]]
+        return json_response({"data": data, "nextCursor": version_cursor(records, page.limit)})
+
+    @app.get("/api/v1/workflows/{workflow_id}/versions/{version}")
+    async def workflow_version(workflow_id: str, version: str, deps: Deps) -> Response:
+        number = parse_version(version)
+        document = await deps.history.workflow_version(workflow_id, number)
+        if document is None:
+            return problem(404, f"workflow {workflow_id} has no version {number}")
+        return json_response(with_webhook_urls(document, deps.public_url))
+
+
+def _add_audit_routes(app: FastAPI) -> None:
+    @app.get("/api/v1/audit")
+    async def audit(request: Request, deps: Deps) -> Response:
+        query = parse_audit_query(dict(request.query_params))
+        entries = await deps.history.audit(query)
+        data = [render_audit_entry(entry) for entry in entries[: query.limit]]
+        return json_response({"data": data, "nextCursor": audit_next_cursor(entries, query.limit)})
+
+    @app.get("/api/v1/audit/verify")
+    async def verify(deps: Deps) -> Response:
+        verifier = ChainVerifier()
+        async with contextlib.aclosing(deps.history.chain_links()) as links:
+            async for link in links:
+                if verifier.feed(link) is not None:
+                    break
+        return json_response(verifier.result().as_document())
 
 
 def _add_operational_routes(app: FastAPI) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import AsyncGenerator
 from typing import Any
 
+from flowmatic_query.domain.audit import AuditEntry, AuditQuery
+from flowmatic_query.domain.chain import ChainLink
 from flowmatic_query.domain.executions import ExecutionRecord
+from flowmatic_query.domain.history import EventRecord, VersionPageRequest, VersionRecord
 from flowmatic_query.domain.listing import ExecutionFilter, PageRequest, WorkflowFilter
 from flowmatic_query.ports import ReadModelUnavailableError
 
@@ -83,3 +87,56 @@ class FixedReadiness:
 
     def __init__(self, ready: bool = True) -> None:
         self.ready = ready
+
+
+class InMemoryHistory:
+    """The `History` port over lists the test fills: events per execution, versions and their documents per
+    workflow, audit entries, chain links (already in order)."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[EventRecord]] = {}
+        self.versions: dict[str, list[tuple[VersionRecord, dict[str, Any] | None]]] = {}
+        self.entries: list[AuditEntry] = []
+        self.links: list[ChainLink] = []
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise ReadModelUnavailableError("the fake database is down")
+
+    async def execution_events(self, execution_id: str) -> list[EventRecord]:
+        self._check()
+        return list(self.events.get(execution_id, []))
+
+    async def workflow_versions(self, workflow_id: str, page: VersionPageRequest) -> list[VersionRecord] | None:
+        self._check()
+        if workflow_id not in self.versions:
+            return None
+        records = [record for record, _ in self.versions[workflow_id] if record.version > (page.after or 0)]
+        return records[: page.limit + 1]
+
+    async def workflow_version(self, workflow_id: str, version: int) -> dict[str, Any] | None:
+        self._check()
+        found = [doc for record, doc in self.versions.get(workflow_id, []) if record.version == version]
+        return found[0] if found else None
+
+    async def audit(self, query: AuditQuery) -> list[AuditEntry]:
+        self._check()
+        after = query.after
+        rows = [
+            entry
+            for entry in sorted(self.entries, key=lambda e: (e.occurred_at, e.event_id), reverse=True)
+            if (query.actor_kind is None or entry.actor["kind"] == query.actor_kind)
+            and (query.actor_id is None or entry.actor["id"] == query.actor_id)
+            and (query.action is None or entry.action == query.action)
+            and (query.outcome is None or entry.outcome == query.outcome)
+            and (query.since is None or entry.occurred_at >= query.since)
+            and (query.until is None or entry.occurred_at <= query.until)
+            and (after is None or (entry.occurred_at, entry.event_id) < (after.occurred_at, after.event_id))
+        ]
+        return rows[: query.limit + 1]
+
+    async def chain_links(self) -> AsyncGenerator[ChainLink, None]:
+        self._check()
+        for link in self.links:
+            yield link

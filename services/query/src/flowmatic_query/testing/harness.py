@@ -18,7 +18,7 @@ from flowmatic_query.entrypoints.http import AppDependencies, create_app
 from flowmatic_query.entrypoints.progress import ProjectionProgress
 from flowmatic_query.entrypoints.projector import Projector
 from flowmatic_query.entrypoints.sync_barrier import LogSyncBarrier
-from flowmatic_query.ports import ProjectionStore, ReadModel
+from flowmatic_query.ports import History, ProjectionStore, ReadModel
 
 
 class EventWriter:
@@ -75,6 +75,7 @@ class Harness:
     topics: Topics
     pool: asyncpg.Pool
     read_model: ReadModel
+    history: History
     end_offsets: KafkaEndOffsets
     store: GatedStore
     public_url: str = "http://flowmatic.test"
@@ -119,7 +120,13 @@ class Harness:
     def client(self) -> httpx.AsyncClient:
         """An HTTP client on the app, wired to this harness (whichever projector currently runs)."""
         app = create_app(
-            AppDependencies(read_model=self.read_model, sync_barrier=self, projector=self, public_url=self.public_url)
+            AppDependencies(
+                read_model=self.read_model,
+                history=self.history,
+                sync_barrier=self,
+                projector=self,
+                public_url=self.public_url,
+            )
         )
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://query.test")
 
