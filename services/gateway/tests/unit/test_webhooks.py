@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -379,3 +380,43 @@ async def test_no_response_in_time_is_504_with_the_execution_id(
     directory.apply(with_response_node(timeout=0.05))
     body = problem(await anon.post("/api/webhooks/wh_r", json={}), 504)
     assert body["executionId"] == deliveries.sent[0].aggregate_id
+
+
+async def test_concurrent_synchronous_waits_hold_no_thread_and_read_nothing(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
+    query: InMemoryQuery,
+) -> None:
+    """100 callers wait at once; each is woken by its own execution's answer, delivered in reverse order, with no
+    thread per waiting request and no read of the query side (only the one sync barrier each)."""
+    directory.apply(with_response_node())
+    calls = 100
+    all_waiting = asyncio.Event()
+    deliveries.on_send = lambda _: all_waiting.set() if len(executions.waiting) == calls else None
+    threads_before = threading.active_count()
+
+    async def answer_all() -> int:
+        await all_waiting.wait()
+        threads_while_waiting = threading.active_count()
+        for envelope in reversed(deliveries.sent):
+            n = envelope.payload_as(WebhookReceived).payload["n"]
+            executions.deliver(envelope.aggregate_id, ResponseProduced(node_id="reply", status_code=200, body={"n": n}))
+        return threads_while_waiting
+
+    answerer = asyncio.create_task(answer_all())
+    answers = await asyncio.gather(*(anon.post("/api/webhooks/wh_r", json={"n": n}) for n in range(calls)))
+    assert [a.json() for a in answers] == [{"n": n} for n in range(calls)]
+    assert await answerer == threads_before
+    assert query.requests == [] and query.syncs == calls and executions.waiting == {}
+
+
+def test_the_response_timeout_is_the_triggers_at_most_30_seconds() -> None:
+    table = RoutingTable()
+    table.apply(with_response_node(timeout=7))
+    assert (route := table.lookup("wh_r")) is not None and route.response_timeout_seconds == 7
+    table.apply(with_response_node(wid="wf_2", hook="wh_2", timeout=45))  # validation refuses it; never above 30
+    assert (route := table.lookup("wh_2")) is not None and route.response_timeout_seconds == 30
+    table.apply(with_response_node(wid="wf_3", hook="wh_3"))
+    assert (route := table.lookup("wh_3")) is not None and route.response_timeout_seconds == 30

@@ -81,17 +81,19 @@ class GatewayDeps:
         return self.keys.authenticate(bearer)
 
 
-def _deps(request: Request) -> GatewayDeps:
+# The dependency functions are `async def` although they never await: FastAPI runs a plain `def` dependency
+# in a worker thread, and a request should not take a thread just to read the app's state.
+async def _deps(request: Request) -> GatewayDeps:
     deps: GatewayDeps = request.app.state.deps
     return deps
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal):
         # Only reachable if a route outside /api/v1 asks for a caller: a wiring mistake, not a client error.
@@ -108,7 +110,7 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency answering 403 when the caller's token lacks `scope`."""
 
     async def check(request: Request) -> None:
-        if not _principal(request).may(scope):
+        if not (await _principal(request)).may(scope):
             raise ProblemError(403, detail=f"this token lacks the {scope} scope")
 
     return check
