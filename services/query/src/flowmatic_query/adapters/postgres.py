@@ -22,8 +22,19 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections read and write jsonb as Python values."""
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, search_path: str | None = None
+) -> asyncpg.Pool:
+    """A pool whose connections read and write jsonb as Python values.
+
+    `search_path` makes every unqualified table name resolve in that schema only (the rebuild projects the same
+    code into a fresh schema this way)."""
+    server_settings = {"search_path": search_path} if search_path is not None else None
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+        server_settings=server_settings,
     )

@@ -43,10 +43,12 @@ _TRANSIENT_ERRORS = (
 
 
 class PostgresProjectionStore:
-    """The `ProjectionStore` on PostgreSQL."""
+    """The `ProjectionStore` on PostgreSQL. `lock_key` is the advisory lock every batch holds: projectors of the
+    same tables share it; a rebuild into fresh tables uses its own (see `entrypoints/rebuild.py`)."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, lock_key: int = PROJECTION_LOCK) -> None:
         self._pool = pool
+        self._lock_key = lock_key
 
     async def load_positions(self, topics: Sequence[str]) -> dict[Partition, int]:
         """The stored next offset of every partition of `topics`."""
@@ -64,7 +66,7 @@ class PostgresProjectionStore:
         are skipped; the committed position is then the further of the two.
         """
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute("SELECT pg_advisory_xact_lock($1)", PROJECTION_LOCK)
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
             stored = await _stored_positions(connection, positions.keys())
             for record in records:
                 if record.offset < stored.get(record.position, 0):
