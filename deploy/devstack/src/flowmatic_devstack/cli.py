@@ -1,4 +1,4 @@
-"""The `flowmatic` command: `up [--detach]`, `down`, `status`.
+"""The `flowmatic` command: `up [--detach]`, `down`, `status`, `projections rebuild`.
 
 Every expected failure (port taken, Java or Maven missing, Maven Central unreachable, PostgreSQL missing, a
 component that exits while starting) ends with one `flowmatic: ...` message on stderr and exit code 1.
@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from flowmatic_devstack import projections
 from flowmatic_devstack.config import StackConfig
 from flowmatic_devstack.errors import DevstackError
 from flowmatic_devstack.kafka import KAFKA_VERSION, ensure_kafka_libs
@@ -218,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("down", help="stop a stack started with `up --detach`")
     commands.add_parser("status", help="show whether each component is running and ready")
     commands.add_parser("fetch", help="collect the Kafka broker from Maven Central into the cache (once)")
+    projections_parser = commands.add_parser("projections", help="manage the query service's read models")
+    projection_commands = projections_parser.add_subparsers(dest="projections_command", required=True)
+    rebuild = projection_commands.add_parser("rebuild", help="rebuild every read model from the log, swap atomically")
+    rebuild.add_argument("--keep-retired", action="store_true", help="keep the replaced tables in a retired schema")
     return parser
 
 
@@ -233,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_stack(config, environ, detached=args.supervised))
         if args.command == "down":
             return down(config)
+        if args.command == "projections":
+            return projections.rebuild(config, environ, ["--keep-retired"] if args.keep_retired else [])
         if args.command == "fetch":
             say(f"Kafka {KAFKA_VERSION} in {ensure_kafka_libs(config.cache_dir)}")
             return 0
