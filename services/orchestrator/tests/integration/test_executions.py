@@ -604,3 +604,16 @@ async def test_two_orchestrators_share_executions_and_hand_them_over(
     for history in histories:
         assert_well_formed(history)
         assert isinstance(history[-1].payload, ExecutionSucceeded)
+
+
+async def test_deliveries_waiting_before_the_orchestrator_starts_are_all_processed(
+    kafka_bootstrap: str, topics: Topics, log: ExecutionLog
+) -> None:
+    """Records fetched while the first assignment is still being restored must not count as processed."""
+    workflow = spec([{"id": "trigger", "type": "webhook"}, {"id": "n", "type": "noop"}], chain("trigger", "n"))
+    execution_ids = [await log.webhook(workflow, {"i": i}) for i in range(30)]
+    async with StandInExecutor(kafka_bootstrap, topics), orchestrator(kafka_bootstrap, topics):
+        histories = [await log.finished(e) for e in execution_ids]
+    for history in histories:
+        assert_well_formed(history)
+        assert isinstance(history[-1].payload, ExecutionSucceeded)

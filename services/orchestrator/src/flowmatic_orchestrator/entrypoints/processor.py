@@ -335,7 +335,8 @@ class CommandProcessor:
 
     async def _start_offset(self, tp: TopicPartition, checkpoint: Checkpoint | None) -> int:
         """Where processing of an assigned partition resumes: the checkpoint; without one (nothing processed
-        yet), the group's committed offset or the partition's beginning.
+        yet), the group's committed offset, else 0 (the consumer starts at the log's beginning, and every
+        record it delivers is then new).
 
         Not `consumer.position()`: a fetch that raced the rebalance may already have handed records of this
         partition to the loop (waiting for the lock), and their offsets would then count as processed.
@@ -343,10 +344,7 @@ class CommandProcessor:
         if checkpoint is not None and tp.topic in checkpoint.offsets:
             return checkpoint.offsets[tp.topic]
         committed = await self._consumer.committed(tp)
-        if committed is not None:
-            return int(committed)
-        beginning: dict[TopicPartition, int] = await self._consumer.beginning_offsets([tp])
-        return beginning[tp]
+        return 0 if committed is None else int(committed)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
