@@ -4,9 +4,18 @@ timers (delays, retry backoffs) of the executions it owns, each round in a trans
 
 Failure policy: if a transaction cannot be committed (fenced by a newer instance with the same transactional
 id, broker gone, ...), the processor aborts it when it still can and raises `ProcessorFailedError`; the process
-then exits non-zero and its supervisor restarts it, which resumes from the committed offsets and restores state
-from the snapshots. Nothing half-written is ever visible to `read_committed` readers, and in-memory state is
-only changed after a commit, so there is nothing to repair in place.
+then exits non-zero and its supervisor restarts it, which restores state from the snapshots and resumes from
+the checkpoint written with them. Nothing half-written is ever visible to `read_committed` readers, and in-memory
+state is only changed after a commit, so there is nothing to repair in place.
+
+Resuming: every batch transaction also writes, to partition p of the execution-state topic, a checkpoint of the
+next offset of each input topic's partition p. A new owner reads the state partitions to their end (which waits
+for every transaction on them to be resolved), so the checkpoint it finds is exactly the position its restored
+state corresponds to; the group's committed offsets (also written, for tooling and as the fallback) can be read
+before the previous owner's commit markers land. Records below the checkpoint are skipped, never re-applied.
+
+Timers: the `notBefore` of a waiting step (a `delay`, a retry's backoff) is in the execution's snapshot; the
+in-memory heap is rebuilt from the executions on every assignment, so a timer survives any restart or handover.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ log = logging.getLogger(__name__)
 
 
 class ProcessorFailedError(RuntimeError):
-    """The processor cannot go on safely; restart the process (it resumes from committed offsets)."""
+    """The processor cannot go on safely; restart the process (it resumes from its checkpoints)."""
 
 
 T_co = TypeVar("T_co", covariant=True)
