@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from flowmatic_contracts.envelope import SYSTEM, Envelope, new_envelope
 from flowmatic_contracts.events import (
@@ -420,3 +421,46 @@ def test_the_response_timeout_is_the_triggers_at_most_30_seconds() -> None:
     assert (route := table.lookup("wh_2")) is not None and route.response_timeout_seconds == 30
     table.apply(with_response_node(wid="wf_3", hook="wh_3"))
     assert (route := table.lookup("wh_3")) is not None and route.response_timeout_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("signal", "syncs_after_the_end"),
+    [
+        (ResponseProduced(node_id="reply", status_code=200, body="ok"), 0),
+        (ExecutionSucceeded(output={}), 1),
+        (ExecutionFailed(error=ExecutionError(node_id="x", message="boom")), 1),
+    ],
+)
+async def test_the_read_side_syncs_while_waiting_and_again_after_an_end_it_reports(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
+    query: InMemoryQuery,
+    monkeypatch: pytest.MonkeyPatch,
+    signal: ExecutionSignal,
+    syncs_after_the_end: int,
+) -> None:
+    """The sync barrier runs during the wait (off the critical path); an answer that reports the execution's end
+    (SUCCEEDED, 500) syncs once more after it, so a GET right after shows that end."""
+    directory.apply(with_response_node())
+    order: list[str] = []
+
+    async def sync() -> None:
+        order.append("sync")
+
+    monkeypatch.setattr(query, "sync", sync)
+
+    def end_later(envelope: Envelope) -> None:
+        async def end() -> None:
+            await asyncio.sleep(0)  # after the waiter has started its early sync
+            await asyncio.sleep(0)
+            order.append("ended")
+            executions.deliver(envelope.aggregate_id, signal)
+
+        asyncio.get_running_loop().create_task(end())
+
+    deliveries.on_send = end_later
+    await anon.post("/api/webhooks/wh_r", json={})
+    assert order[0] == "sync"  # started before the execution answered
+    assert order[order.index("ended") + 1 :] == ["sync"] * syncs_after_the_end

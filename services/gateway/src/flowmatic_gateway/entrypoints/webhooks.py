@@ -109,6 +109,7 @@ async def _accept(
     )
     # Registered before the delivery is sent: the answer may come back before `send` returns.
     answer = deps.executions.register(execution_id) if route.has_response_node else None
+    early_sync: asyncio.Task[None] | None = None
     try:
         try:
             await deps.deliveries.send(envelope)
@@ -116,16 +117,25 @@ async def _accept(
             raise ProblemError(
                 503, "Broker unavailable", "the delivery could not be recorded; nothing was started"
             ) from None
+        if answer is None:
+            await _sync_reads(deps, settings, execution_id)
+            return _answer(route.webhook_id, route.workflow_id, execution_id)
+        # The read side catches up with the delivery while the execution runs, off the caller's critical path.
+        early_sync = asyncio.create_task(_sync_reads(deps, settings, execution_id))
         signal = None
-        if answer is not None:
-            with contextlib.suppress(TimeoutError):
-                signal = await asyncio.wait_for(answer, timeout=route.response_timeout_seconds)
+        with contextlib.suppress(TimeoutError):
+            signal = await asyncio.wait_for(answer, timeout=route.response_timeout_seconds)
+        if signal is None or isinstance(signal, ResponseProduced):
+            await early_sync
+        else:
+            # The answer reports how the execution ended: a GET right after it must show that end too.
+            early_sync.cancel()
+            await _sync_reads(deps, settings, execution_id)
+        return synchronous_answer(route, execution_id, signal)
     finally:
         deps.executions.discard(execution_id)
-    await _sync_reads(deps, settings, execution_id)
-    if answer is None:
-        return _answer(route.webhook_id, route.workflow_id, execution_id)
-    return synchronous_answer(route, execution_id, signal)
+        if early_sync is not None and not early_sync.done():
+            early_sync.cancel()
 
 
 async def _sync_reads(deps: GatewayDeps, settings: Settings, execution_id: str) -> None:
