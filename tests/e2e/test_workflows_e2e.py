@@ -30,16 +30,16 @@ def assert_problem(resp: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-async def test_workflow_lifecycle_reads_its_own_writes(stack: RunningStack) -> None:
-    async with client(stack) as api:
+async def test_workflow_lifecycle_reads_its_own_writes(shared_stack: RunningStack) -> None:
+    async with client(shared_stack) as api:
         created = await api.post("/api/v1/workflows", json={"name": "orders", **WEBHOOK_NOOP})
         assert created.status_code == 201, created.text
         workflow = created.json()
         wid = workflow["id"]
-        assert created.headers["location"] == f"{stack.gateway_url}/api/v1/workflows/{wid}"
+        assert created.headers["location"] == f"{shared_stack.gateway_url}/api/v1/workflows/{wid}"
         assert workflow["version"] == 1 and workflow["active"] is True
         [hook] = workflow["webhooks"]
-        assert hook["url"] == f"{stack.gateway_url}/api/webhooks/{hook['webhookId']}"
+        assert hook["url"] == f"{shared_stack.gateway_url}/api/webhooks/{hook['webhookId']}"
 
         got = await api.get(f"/api/v1/workflows/{wid}")  # immediately after the 201
         assert got.status_code == 200 and got.json() == workflow
@@ -63,8 +63,8 @@ async def test_workflow_lifecycle_reads_its_own_writes(stack: RunningStack) -> N
         assert_problem(await api.post(f"/api/webhooks/{hook['webhookId']}", json={}), 404)
 
 
-async def test_invalid_workflows_are_refused_before_the_log(stack: RunningStack) -> None:
-    async with client(stack) as api:
+async def test_invalid_workflows_are_refused_before_the_log(shared_stack: RunningStack) -> None:
+    async with client(shared_stack) as api:
         cycle = {
             "name": "cycle",
             "nodes": [{"id": "t", "type": "webhook"}, {"id": "a", "type": "noop"}, {"id": "b", "type": "noop"}],
@@ -80,10 +80,10 @@ async def test_invalid_workflows_are_refused_before_the_log(stack: RunningStack)
         assert listed.json() == {"data": [], "nextCursor": None}
 
 
-async def test_secrets_never_come_back_and_are_kept_across_updates(stack: RunningStack) -> None:
+async def test_secrets_never_come_back_and_are_kept_across_updates(shared_stack: RunningStack) -> None:
     secret = "s3cr3t-value-for-e2e"
     nodes = [{"id": "trigger", "type": "webhook", "parameters": {"secret": secret}}, {"id": "pass", "type": "noop"}]
-    async with client(stack) as api:
+    async with client(shared_stack) as api:
         created = await api.post(
             "/api/v1/workflows", json={"name": "signed", "nodes": nodes, "connections": WEBHOOK_NOOP["connections"]}
         )
@@ -106,8 +106,8 @@ async def test_secrets_never_come_back_and_are_kept_across_updates(stack: Runnin
         assert removed.json()["webhooks"][0]["hasSecret"] is False
 
 
-async def test_auth_challenges_tokens_and_scopes(stack: RunningStack) -> None:
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as anon:
+async def test_auth_challenges_tokens_and_scopes(shared_stack: RunningStack) -> None:
+    async with httpx.AsyncClient(base_url=shared_stack.gateway_url, timeout=30) as anon:
         missing = await anon.get("/api/v1/workflows")
         assert_problem(missing, 401)
         assert missing.headers["www-authenticate"] == 'Bearer realm="flowmatic"'
@@ -116,17 +116,19 @@ async def test_auth_challenges_tokens_and_scopes(stack: RunningStack) -> None:
         assert bad.headers["www-authenticate"] == 'Bearer realm="flowmatic", error="invalid_token"'
         assert_problem(await anon.post("/api/v1/auth/token", json={"apiKey": "wrong"}), 401)
 
-        issued = await anon.post("/api/v1/auth/token", json={"apiKey": stack.admin_key, "scopes": ["workflows:read"]})
+        issued = await anon.post(
+            "/api/v1/auth/token", json={"apiKey": shared_stack.admin_key, "scopes": ["workflows:read"]}
+        )
         assert issued.status_code == 200, issued.text
         token = issued.json()
         assert token["tokenType"] == "Bearer" and token["expiresIn"] == 3600
-    async with client(stack, token["accessToken"]) as reader:
+    async with client(shared_stack, token["accessToken"]) as reader:
         assert (await reader.get("/api/v1/workflows")).status_code == 200
         assert_problem(await reader.post("/api/v1/workflows", json={"name": "x", **WEBHOOK_NOOP}), 403)
 
 
 @pytest.mark.parametrize("service", ["gateway", "query", "orchestrator", "executor"])
-async def test_every_service_reports_health(stack: RunningStack, service: str) -> None:
-    async with httpx.AsyncClient(base_url=stack.url(service), timeout=10) as probe:
+async def test_every_service_reports_health(shared_stack: RunningStack, service: str) -> None:
+    async with httpx.AsyncClient(base_url=shared_stack.url(service), timeout=10) as probe:
         assert (await probe.get("/healthz")).status_code == 200
         assert (await probe.get("/readyz")).status_code == 200
