@@ -36,7 +36,7 @@ from flowmatic_gateway.domain.routing import RoutingTable
 from flowmatic_gateway.domain.signatures import sign, signature_matches
 from flowmatic_gateway.domain.webhook_payload import build_payload
 from flowmatic_gateway.entrypoints.dependencies import GatewayDeps
-from flowmatic_gateway.ports import ExecutionSignal
+from flowmatic_gateway.ports import ExecutionSignal, ForwardedResponse
 
 Problem = Callable[[httpx.Response, int], dict[str, Any]]
 
@@ -464,3 +464,81 @@ async def test_the_read_side_syncs_while_waiting_and_again_after_an_end_it_repor
     await anon.post("/api/webhooks/wh_r", json={})
     assert order[0] == "sync"  # started before the execution answered
     assert order[order.index("ended") + 1 :] == ["sync"] * syncs_after_the_end
+
+
+def recorded(query: InMemoryQuery, execution_id: str, *events: tuple[str, dict[str, Any]]) -> None:
+    """Make the fake query service serve this execution's history."""
+    history = [{"type": "ExecutionStarted", "payload": {}}] + [{"type": t, "payload": p} for t, p in events]
+    query.responses[f"/api/v1/executions/{execution_id}/events"] = (200, {"data": history})
+
+
+async def test_a_repeated_synchronous_delivery_gets_the_original_response(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
+    query: InMemoryQuery,
+) -> None:
+    directory.apply(with_response_node())
+    deliveries.on_send = answering(
+        executions, ResponseProduced(node_id="reply", status_code=201, headers={"X-Flow": "yes"}, body={"n": 1})
+    )
+    first = await anon.post("/api/webhooks/wh_r", json={}, headers={"Idempotency-Key": "k"})
+    assert first.status_code == 201 and first.json() == {"n": 1}
+    [sent] = deliveries.sent
+    response = {"nodeId": "reply", "statusCode": 201, "headers": {"X-Flow": "yes"}, "body": {"n": 1}}
+    recorded(
+        query,
+        sent.aggregate_id,
+        ("StepSucceeded", {}),
+        ("ResponseProduced", response),
+        ("ExecutionSucceeded", {"output": {}}),
+    )
+    again = await anon.post("/api/webhooks/wh_r", json={"other": 2}, headers={"Idempotency-Key": "k"})
+    assert (again.status_code, again.json(), again.headers["x-flow"]) == (201, {"n": 1}, "yes")
+    assert len(deliveries.sent) == 1  # nothing started again
+    assert executions.waiting == {}
+
+
+async def test_a_repeated_delivery_of_a_failed_run_is_500_with_the_same_execution(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    executions: InMemoryExecutions,
+    query: InMemoryQuery,
+    problem: Problem,
+) -> None:
+    directory.apply(with_response_node())
+    failed = ExecutionFailed(error=ExecutionError(node_id="boom", message="no stock"))
+    deliveries.on_send = answering(executions, failed)
+    first = problem(await anon.post("/api/webhooks/wh_r", json={}, headers={"Idempotency-Key": "k"}), 500)
+    recorded(query, first["executionId"], ("ExecutionFailed", {"error": {"nodeId": "boom", "message": "no stock"}}))
+    again = problem(await anon.post("/api/webhooks/wh_r", json={}, headers={"Idempotency-Key": "k"}), 500)
+    assert again["executionId"] == first["executionId"]
+
+
+async def test_a_repeat_of_a_delivery_still_running_waits_for_its_answer(
+    anon: httpx.AsyncClient,
+    directory: InMemoryWebhookDirectory,
+    executions: InMemoryExecutions,
+    query: InMemoryQuery,
+    problem: Problem,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    directory.apply(with_response_node(timeout=1))
+    timed_out = problem(await anon.post("/api/webhooks/wh_r", json={}, headers={"Idempotency-Key": "k"}), 504)
+    execution_id = timed_out["executionId"]
+    recorded(query, execution_id)  # started, nothing answered yet
+
+    read_history = query.get
+
+    async def answers_after_the_history_was_read(path: str, query_string: str = "") -> ForwardedResponse:
+        # The run answers only after the repeat has read an empty history: the wait must still catch it.
+        found = await read_history(path, query_string)
+        late = ResponseProduced(node_id="reply", status_code=200, body="late")
+        asyncio.get_running_loop().call_soon(executions.deliver, execution_id, late)
+        return found
+
+    monkeypatch.setattr(query, "get", answers_after_the_history_was_read)
+    again = await anon.post("/api/webhooks/wh_r", json={}, headers={"Idempotency-Key": "k"})
+    assert (again.status_code, again.text) == (200, "late")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
@@ -21,6 +22,7 @@ from flowmatic_contracts.events import (
     WebhookReceived,
 )
 from flowmatic_gateway.domain.rate_limit import TokenBuckets
+from flowmatic_gateway.domain.recorded_answer import first_answer
 from flowmatic_gateway.domain.routing import WebhookRoute
 from flowmatic_gateway.entrypoints.dependencies import AppSettings, Deps, GatewayDeps
 from flowmatic_gateway.entrypoints.problems import ProblemError
@@ -70,9 +72,28 @@ async def deliver(webhook_id: str, request: Request, deps: Deps, settings: AppSe
         except (TimeoutError, RuntimeError) as error:
             log.warning("the delivery ledger could not catch up: %r", error)
             raise ProblemError(503, "Deliveries unavailable", "duplicates cannot be checked now; try again") from None
-        if earlier is not None:
-            return _answer(webhook_id, earlier.workflow_id, earlier.execution_id)
-        return await _accept(deps, settings, route, payload, idempotency_key)
+        if earlier is None:
+            return await _accept(deps, settings, route, payload, idempotency_key)
+        if route.has_response_node:
+            return await _original_answer(deps, route, earlier.execution_id)
+        return _answer(webhook_id, earlier.workflow_id, earlier.execution_id)
+
+
+async def _original_answer(deps: GatewayDeps, route: WebhookRoute, execution_id: str) -> Response:
+    """A repeated synchronous delivery gets what the first one got: the recorded response or end of the run,
+    or — when the first execution has not answered yet — the same wait the first caller had."""
+    # Registered before reading the history, so an answer arriving in between is not missed.
+    answer = deps.executions.register(execution_id)
+    try:
+        await deps.query.sync()  # everything already answered is then in the history read below
+        found = await deps.query.get(f"/api/v1/executions/{quote(execution_id, safe='')}/events")
+        signal = first_answer(orjson.loads(found.body).get("data", [])) if found.status == 200 else None
+        if signal is None:
+            with contextlib.suppress(TimeoutError):
+                signal = await asyncio.wait_for(answer, timeout=route.response_timeout_seconds)
+        return synchronous_answer(route, execution_id, signal)
+    finally:
+        deps.executions.discard(execution_id)
 
 
 def _answer(webhook_id: str, workflow_id: str, execution_id: str, status: str = "RUNNING") -> JSONResponse:
