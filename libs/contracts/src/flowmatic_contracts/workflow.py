@@ -46,6 +46,9 @@ class WorkflowSpec(WireModel):
     active: bool = True
     nodes: list[NodeSpec]
     connections: list[ConnectionSpec] = Field(default_factory=list)
+    # How long the query service keeps this workflow's finished executions in its read models (the log keeps
+    # them forever, and they come back if the setting is lifted); None keeps them for good.
+    execution_retention_days: int | None = Field(default=None, ge=1, le=36_500)
 
     def node(self, node_id: str) -> NodeSpec | None:
         return next((n for n in self.nodes if n.id == node_id), None)

@@ -20,9 +20,11 @@ from flowmatic_query.adapters.migrations import migrate
 from flowmatic_query.adapters.postgres import create_pool
 from flowmatic_query.adapters.projections import PostgresProjectionStore
 from flowmatic_query.adapters.read_model import PostgresReadModel
+from flowmatic_query.adapters.retention import PostgresRetention
 from flowmatic_query.entrypoints.http import AppDependencies, create_app
 from flowmatic_query.entrypoints.progress import ProjectionProgress
 from flowmatic_query.entrypoints.projector import Projector
+from flowmatic_query.entrypoints.retention import run_retention
 from flowmatic_query.entrypoints.sync_barrier import LogSyncBarrier
 from flowmatic_query.settings import Settings
 
@@ -35,6 +37,7 @@ class QueryService:
 
     dependencies: AppDependencies
     projector: Projector
+    retention: PostgresRetention
 
 
 async def open_service(settings: Settings, stack: AsyncExitStack) -> QueryService:
@@ -68,7 +71,7 @@ async def open_service(settings: Settings, stack: AsyncExitStack) -> QueryServic
         public_url=settings.public_url,
         sync_timeout_seconds=settings.sync_timeout_seconds,
     )
-    return QueryService(dependencies=dependencies, projector=projector)
+    return QueryService(dependencies=dependencies, projector=projector, retention=PostgresRetention(pool))
 
 
 class _Server(uvicorn.Server):
@@ -96,9 +99,14 @@ async def main(settings: Settings) -> None:
 
         projector = asyncio.create_task(service.projector.run(), name="projector")
         serving = asyncio.create_task(server.serve(), name="http")
+        retention = asyncio.create_task(
+            run_retention(service.retention.sweep, settings.retention_sweep_seconds), name="retention"
+        )
         done, _ = await asyncio.wait({projector, serving}, return_when=asyncio.FIRST_COMPLETED)
         server.should_exit = True
         projector.cancel()
+        retention.cancel()
+        await asyncio.gather(retention, return_exceptions=True)
         results = await asyncio.gather(projector, serving, return_exceptions=True)
         for task, result in zip((projector, serving), results, strict=True):
             if task in done and isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):

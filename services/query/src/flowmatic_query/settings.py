@@ -24,4 +24,7 @@ class Settings(BaseSettings):
     migrations_dir: Path = Field(
         default=_REPO_ROOT / "deploy" / "postgres" / "migrations", validation_alias="FLOWMATIC_MIGRATIONS_DIR"
     )
+    retention_sweep_seconds: float = Field(
+        default=3600.0, gt=0, le=86_400, validation_alias="FLOWMATIC_RETENTION_SWEEP_SECONDS"
+    )
     sync_timeout_seconds: float = Field(default=10.0, gt=0, le=300, validation_alias="FLOWMATIC_SYNC_TIMEOUT_SECONDS")

@@ -50,6 +50,13 @@ class ExecutionEventRefusedError(ValueError):
 async def project_execution_event(connection: Connection, envelope: Envelope) -> bool:
     """Project `envelope` into executions/steps when it is an execution event; False when it is not one."""
     payload = envelope.payload
+    if isinstance(payload, WebhookReceived | ExecutionStarted):
+        # Which workflow an execution belongs to outlives its row: retention restores by it.
+        await connection.execute(
+            "INSERT INTO execution_owners (execution_id, workflow_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            envelope.aggregate_id,
+            payload.workflow_id,
+        )
     if isinstance(payload, WebhookReceived):
         await _webhook_received(connection, envelope, payload)
         return True

@@ -10,6 +10,11 @@ from asyncpg.pool import PoolConnectionProxy
 
 Connection = PoolConnectionProxy
 
+# Held for the length of each projection batch transaction (and by whatever else writes the read models: the
+# retention sweep, the rebuild's swap): two projectors on one database take turns, and each skips what the other
+# already applied (see `projections.commit_batch`).
+PROJECTION_LOCK = 0x666C6F7770726F6A  # "flowproj"
+
 
 def _encode_json(value: Any) -> str:
     return orjson.dumps(value).decode()

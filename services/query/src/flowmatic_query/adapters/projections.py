@@ -21,15 +21,13 @@ from flowmatic_contracts.envelope import Envelope, decode, to_jsonable
 from flowmatic_contracts.events import WorkflowCreated, WorkflowDeleted, WorkflowUpdated
 from flowmatic_query.adapters.audit_projection import project_audit
 from flowmatic_query.adapters.execution_projections import project_execution_event
-from flowmatic_query.adapters.postgres import Connection
+from flowmatic_query.adapters.postgres import PROJECTION_LOCK, Connection
+from flowmatic_query.adapters.retention import restore, sweep
 from flowmatic_query.domain.partitions import LogRecord, Partition
-from flowmatic_query.domain.workflows import mark_deleted, render_workflow
+from flowmatic_query.domain.workflows import mark_deleted, render_workflow, retention_lifted
 
 log = logging.getLogger(__name__)
 
-# Held for the length of each batch transaction: two projectors on one database take turns, and each skips
-# what the other already applied (see `commit_batch`).
-PROJECTION_LOCK = 0x666C6F7770726F6A  # "flowproj"
 
 # Failures of the database itself, not of one record: the batch is rolled back and retried, never skipped.
 _TRANSIENT_ERRORS = (
@@ -169,10 +167,11 @@ async def _project_workflow_written(
     workflow_id = envelope.aggregate_id
     version = envelope.sequence
     created_at: datetime = envelope.occurred_at
-    if isinstance(payload, WorkflowUpdated):
-        existing = await connection.fetchval("SELECT created_at FROM workflows WHERE id = $1", workflow_id)
-        if existing is not None:
-            created_at = existing
+    previous = await connection.fetchrow(
+        "SELECT created_at, execution_retention_days FROM workflows WHERE id = $1", workflow_id
+    )
+    if isinstance(payload, WorkflowUpdated) and previous is not None:
+        created_at = previous["created_at"]
     document = render_workflow(
         workflow_id=workflow_id,
         version=version,
@@ -182,11 +181,13 @@ async def _project_workflow_written(
         updated_at=envelope.occurred_at,
     )
     await connection.execute(
-        "INSERT INTO workflows (id, version, name, description, active, document, created_at, updated_at, deleted)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false)"
+        "INSERT INTO workflows (id, version, name, description, active, document, created_at, updated_at, deleted,"
+        " execution_retention_days)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, $9)"
         " ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, name = EXCLUDED.name,"
         " description = EXCLUDED.description, active = EXCLUDED.active, document = EXCLUDED.document,"
-        " updated_at = EXCLUDED.updated_at, deleted = false",
+        " updated_at = EXCLUDED.updated_at, deleted = false,"
+        " execution_retention_days = EXCLUDED.execution_retention_days",
         workflow_id,
         version,
         payload.spec.name,
@@ -195,9 +196,16 @@ async def _project_workflow_written(
         document,
         created_at,
         envelope.occurred_at,
+        payload.spec.execution_retention_days,
     )
     change = "created" if isinstance(payload, WorkflowCreated) else "updated"
     await _insert_version(connection, envelope, change, document)
+    if previous is not None and retention_lifted(
+        previous["execution_retention_days"], payload.spec.execution_retention_days
+    ):
+        # Executions swept under the old setting come back from the log; those still too old go again.
+        await restore(connection, workflow_id)
+        await sweep(connection, await connection.fetchval("SELECT now()"), workflow_id)
 
 
 async def _project_workflow_deleted(connection: Connection, envelope: Envelope) -> None:

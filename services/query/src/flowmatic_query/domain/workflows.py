@@ -56,18 +56,29 @@ def render_workflow(
     updated_at: datetime,
 ) -> Document:
     """The stored document of a workflow at one version. Encrypted secrets are not an input: they cannot leak."""
-    return {
+    document: Document = {
         "id": workflow_id,
         "name": spec.name,
         "description": spec.description,
         "active": spec.active,
         "nodes": [render_node(node) for node in spec.nodes],
         "connections": [render_connection(connection) for connection in spec.connections],
+    }
+    # Only when set, so documents of workflows that never used it read exactly as they always did.
+    if spec.execution_retention_days is not None:
+        document["executionRetentionDays"] = spec.execution_retention_days
+    return {
+        **document,
         "version": version,
         "createdAt": format_timestamp(created_at),
         "updatedAt": format_timestamp(updated_at),
         "webhooks": [render_webhook(binding) for binding in webhooks],
     }
+
+
+def retention_lifted(before: int | None, after: int | None) -> bool:
+    """Whether a change of `executionRetentionDays` may bring swept executions back: removed, or raised."""
+    return before is not None and (after is None or after > before)
 
 
 def mark_deleted(document: Document, *, version: int, deleted_at: datetime) -> Document:

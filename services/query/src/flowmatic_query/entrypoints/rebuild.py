@@ -9,6 +9,7 @@
    out to `retired_<stamp>` and the new ones in (`adapters/schemas.py`). The new tables carry the rebuild's
    offsets, which are at or past the live ones, so the live projector carries on from them: its next batch skips
    what the rebuild already applied (`commit_batch` skips records below the stored offsets).
+   Before the swap, the retention sweep runs on the new tables, so they hold what the old ones held.
 4. The retired tables are dropped, unless asked to keep them.
 """
 
@@ -26,8 +27,9 @@ from aiokafka import AIOKafkaConsumer
 from flowmatic_contracts.topics import Topics
 from flowmatic_query.adapters.kafka import discover_partitions, new_log_reader, to_topic_partition
 from flowmatic_query.adapters.migrations import migrate
-from flowmatic_query.adapters.postgres import create_pool
-from flowmatic_query.adapters.projections import PROJECTION_LOCK, PostgresProjectionStore
+from flowmatic_query.adapters.postgres import PROJECTION_LOCK, create_pool
+from flowmatic_query.adapters.projections import PostgresProjectionStore
+from flowmatic_query.adapters.retention import sweep
 from flowmatic_query.adapters.schemas import create_schema, drop_schema, live_schema, swap_tables
 from flowmatic_query.domain.partitions import LogRecord, Partition, reached
 from flowmatic_query.settings import Settings
@@ -176,6 +178,9 @@ async def _build_and_swap(
             "SELECT topic, partition, next_offset FROM projection_offsets WHERE topic = ANY($1::text[])", list(topics)
         )
         await rebuilder.run_until({Partition(row["topic"], row["partition"]): row["next_offset"] for row in rows})
+        # Retention applies to the new tables as it did to the old: the rebuild restores nothing the sweep took.
+        async with fresh_pool.acquire() as fresh_connection, fresh_connection.transaction():
+            await sweep(fresh_connection, await connection.fetchval("SELECT now()"))
         schema = await live_schema(connection)
         tables = await swap_tables(connection, fresh=fresh, live=schema, retired=retired)
     return tables, rebuilder.records
