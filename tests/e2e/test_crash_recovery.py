@@ -144,3 +144,21 @@ async def test_no_acknowledged_write_is_lost_when_any_service_is_killed(stack: R
     }
     assert all(n == 1 for n in counts.values()), "a command was applied twice"
     print(f"acknowledged={len(writers.acknowledged)} refused={dict(writers.refused)} created events={len(counts)}")
+
+
+async def test_duplicate_deliveries_are_recognised_after_a_gateway_restart(stack: RunningStack) -> None:
+    """The idempotency index is rebuilt from the log, so a gateway crash does not forget what it accepted."""
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=40) as api:
+        workflow = (await api.post("/api/v1/workflows", json={"name": "dedup", **SPEC})).json()
+        hook = f"/api/webhooks/{workflow['webhooks'][0]['webhookId']}"
+        first = await api.post(hook, json={"n": 1}, headers={"Idempotency-Key": "order-1"})
+        assert first.status_code == 200, first.text
+    stack.kill("gateway")
+    await stack.restart("gateway")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=40) as api:
+        again = await api.post(hook, json={"n": 1}, headers={"Idempotency-Key": "order-1"})
+        assert again.status_code == 200, again.text
+        assert again.json()["executionId"] == first.json()["executionId"]
+        listed = (await api.get("/api/v1/executions", params={"workflowId": workflow["id"]})).json()["data"]
+        assert [e["id"] for e in listed] == [first.json()["executionId"]]
