@@ -1,5 +1,7 @@
 """Executions through the real broker: webhook and StartExecution starts, branches, retries with backoff, failing
 nodes, repeated results, durable delays across a restart (and a SIGKILL), and two orchestrators sharing the work.
+Every execution event read back is checked against the hash chain (`ExecutionLog.read_events`), so each of these
+scenarios (restarts, SIGKILLs, handovers) also proves the chain continues through it.
 
 The executor's part is played by `StandInExecutor` (consume step requests, report results as the test says), or by
 the real executor's worker running in-process where the connectors' behaviour is the point.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import os
 import signal
@@ -25,7 +28,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from flowmatic_contracts import ids
-from flowmatic_contracts.commands import StartExecution
+from flowmatic_contracts.commands import CreateWorkflow, DeleteWorkflow, StartExecution, UpdateWorkflow
 from flowmatic_contracts.envelope import Actor, Envelope, Payload, decode, encode, new_envelope
 from flowmatic_contracts.events import (
     CommandAccepted,
@@ -109,6 +112,7 @@ class ExecutionLog:
         self._outcomes = _reader(kafka_bootstrap)
         self.history: dict[str, list[Envelope]] = {}
         self.outcomes: dict[str, Envelope] = {}
+        self._last_hash: dict[str, str] = {}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -160,9 +164,16 @@ class ExecutionLog:
         return self.outcomes[correlation_id].payload
 
     async def read_events(self) -> None:
+        """Read what was committed since; every event is checked against the hash chain as it arrives."""
         for records in (await self._events.getmany(timeout_ms=100)).values():
-            for envelope in (decode(r.value) for r in records):
-                self.history.setdefault(envelope.aggregate_id, []).append(envelope)
+            for record in records:
+                envelope = decode(record.value)
+                history = self.history.setdefault(envelope.aggregate_id, [])
+                # The chain: sequence n carries the SHA-256 of the record value of sequence n - 1 (none for 1).
+                assert envelope.sequence == len(history) + 1, (envelope.aggregate_id, types([*history, envelope]))
+                assert envelope.previous_hash == self._last_hash.get(envelope.aggregate_id), envelope
+                self._last_hash[envelope.aggregate_id] = hashlib.sha256(record.value).hexdigest()
+                history.append(envelope)
 
     async def until(self, execution_id: str, condition: Callable[[list[Envelope]], bool], what: str) -> list[Envelope]:
         async def holds() -> bool:
@@ -617,3 +628,87 @@ async def test_deliveries_waiting_before_the_orchestrator_starts_are_all_process
     for history in histories:
         assert_well_formed(history)
         assert isinstance(history[-1].payload, ExecutionSucceeded)
+
+
+# ---- the hash chain, from the log alone ---------------------------------------------------------------------
+
+
+async def committed_chains(kafka_bootstrap: str, topics: list[str]) -> dict[str, list[bytes]]:
+    """Every committed record value of `topics` from offset 0, grouped by key (the aggregate), in log order."""
+    reader = _reader(kafka_bootstrap)
+    await reader.start()
+    try:
+        tps = [TopicPartition(topic, p) for topic in topics for p in range(TEST_PARTITIONS)]
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        ends = await reader.end_offsets(tps)
+        chains: dict[str, list[bytes]] = {}
+
+        async def read_to_end() -> bool:
+            for records in (await reader.getmany(timeout_ms=100)).values():
+                for record in records:
+                    chains.setdefault(record.key.decode(), []).append(record.value)
+            return all([await reader.position(tp) >= ends[tp] for tp in tps])
+
+        await eventually(read_to_end, "the events topics to be read to their end")
+        return chains
+    finally:
+        await reader.stop()
+
+
+def assert_chained(raws: list[bytes]) -> None:
+    """What an auditor checks: sequences 1..n, and each previousHash the SHA-256 of the record value before it."""
+    envelopes = [decode(raw) for raw in raws]
+    assert [e.sequence for e in envelopes] == list(range(1, len(raws) + 1)), [e.type for e in envelopes]
+    assert envelopes[0].previous_hash is None
+    for (before, _), (_, after) in itertools.pairwise(zip(raws, envelopes, strict=True)):
+        assert after.previous_hash == hashlib.sha256(before).hexdigest(), (after.aggregate_id, after.sequence)
+
+
+async def test_every_event_chain_in_the_log_holds_across_a_restart(
+    kafka_bootstrap: str, topics: Topics, log: ExecutionLog
+) -> None:
+    """Workflow and execution events written by two incarnations (the second restores from snapshots mid-delay)
+    form one unbroken chain per aggregate when read back from the committed log."""
+    workflow = spec(
+        [
+            {"id": "trigger", "type": "webhook"},
+            {"id": "a", "type": "noop"},
+            {"id": "wait", "type": "delay", "parameters": {"seconds": 2}},
+            {"id": "b", "type": "noop"},
+        ],
+        chain("trigger", "a", "wait", "b"),
+    )
+    workflow_id = ids.new_id(ids.WORKFLOW)
+
+    async def accepted(command: Payload) -> None:
+        sent = await log.command(command, workflow_id)
+        assert isinstance(await log.outcome(sent.correlation_id), CommandAccepted)
+
+    async with StandInExecutor(kafka_bootstrap, topics):
+        async with orchestrator(kafka_bootstrap, topics):
+            await accepted(CreateWorkflow(spec=workflow))
+            await accepted(UpdateWorkflow(spec=workflow))
+            execution_ids = [await log.webhook(workflow, {"i": i}) for i in range(8)]
+            for execution_id in execution_ids:
+                await log.until(execution_id, lambda h: ("StepScheduled", "wait") in types(h), "the delay")
+        # The first incarnation is gone mid-delay: the second continues every chain from the snapshots alone.
+        async with orchestrator(kafka_bootstrap, topics) as second:
+            assert second.processor.executions.count() == len(execution_ids)
+            await accepted(UpdateWorkflow(spec=workflow))
+            await accepted(DeleteWorkflow())
+            histories = [await log.finished(e) for e in execution_ids]
+
+    chains = await committed_chains(kafka_bootstrap, [topics.workflow_events, topics.execution_events])
+    assert set(chains) == {workflow_id, *execution_ids}
+    assert [decode(raw).type for raw in chains[workflow_id]] == [
+        "WorkflowCreated",
+        "WorkflowUpdated",
+        "WorkflowUpdated",
+        "WorkflowDeleted",
+    ]
+    for execution_id, history in zip(execution_ids, histories, strict=True):
+        assert [decode(raw) for raw in chains[execution_id]] == history
+        assert isinstance(history[-1].payload, ExecutionSucceeded)
+    for raws in chains.values():
+        assert_chained(raws)

@@ -1,8 +1,10 @@
-"""The processor against the real broker: outcomes, events, restore from snapshots, bad messages, two instances."""
+"""The processor against the real broker: outcomes, events, restore from snapshots, bad messages, two instances.
+Every workflow event read back is checked against the hash chain (`Log.events`), across restarts and handovers."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -71,6 +73,7 @@ class Log:
         self._events = self._reader(kafka_bootstrap)
         self.seen_outcomes: dict[str, Envelope] = {}
         self.seen_events: dict[str, list[Envelope]] = {}
+        self._last_hash: dict[str, str] = {}
 
     @staticmethod
     def _reader(kafka_bootstrap: str) -> AIOKafkaConsumer:
@@ -123,7 +126,11 @@ class Log:
 
         async def enough() -> bool:
             for records in (await self._events.getmany(timeout_ms=100)).values():
-                for envelope in (decode(r.value) for r in records):
+                for record in records:
+                    envelope = decode(record.value)
+                    # Each event links to the SHA-256 of the record value before it in its workflow (none first).
+                    assert envelope.previous_hash == self._last_hash.get(envelope.aggregate_id), envelope
+                    self._last_hash[envelope.aggregate_id] = hashlib.sha256(record.value).hexdigest()
                     self.seen_events.setdefault(envelope.aggregate_id, []).append(envelope)
             return len(self.seen_events.get(workflow_id, [])) >= count
 

@@ -53,7 +53,11 @@ class StepState(BaseModel):
 
 
 class ExecutionState(BaseModel):
-    """Everything needed to decide the next step; also the snapshot kept on the compacted state topic."""
+    """Everything needed to decide the next step; also the snapshot kept on the compacted state topic.
+
+    `last_event_hash` is the hash of the wire bytes of the execution's latest event, the next event's
+    `previousHash` (see `domain.chain`); None before the first event and in snapshots older than the chain.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -66,6 +70,7 @@ class ExecutionState(BaseModel):
     status: ExecutionStatus = "RUNNING"
     sequence: int = 0
     steps: dict[str, StepState] = {}
+    last_event_hash: str | None = None
 
     @property
     def finished(self) -> bool:

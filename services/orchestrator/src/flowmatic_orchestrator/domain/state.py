@@ -14,7 +14,8 @@ class WorkflowState(WireModel):
     """One workflow after its latest event. A deleted workflow is kept (not forgotten) so its id is never reused.
 
     `version` is the sequence of the latest event. `encrypted_secrets` maps trigger id to ciphertext; the clear
-    secret is never known here.
+    secret is never known here. `last_event_hash` is the hash of the latest event's wire bytes, the next event's
+    `previousHash` (None in snapshots written before the chain existed).
     """
 
     workflow_id: str
@@ -25,6 +26,7 @@ class WorkflowState(WireModel):
     encrypted_secrets: dict[str, str] = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
+    last_event_hash: str | None = None
 
     def webhook_for(self, trigger_id: str) -> WebhookBinding | None:
         """The binding of a webhook trigger node, if that node exists and is a webhook trigger."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flowmatic_contracts.commands import CreateWorkflow, DeleteWorkflow, UpdateWorkflow
 from flowmatic_contracts.envelope import Envelope
 from flowmatic_contracts.events import WorkflowCreated, WorkflowDeleted, WorkflowUpdated
+from flowmatic_orchestrator.domain.chain import LinkedEvent, link
 from flowmatic_orchestrator.domain.decision import (
     Decision,
     DecisionContext,
@@ -67,6 +68,13 @@ def evolve(state: WorkflowState | None, event: Envelope) -> WorkflowState:
     if isinstance(payload, WorkflowDeleted):
         return state.model_copy(update={"version": event.sequence, "deleted": True, "updated_at": event.occurred_at})
     raise ValueError(f"{event.type} is not a workflow event")
+
+
+def append(state: WorkflowState | None, event: Envelope) -> tuple[WorkflowState, LinkedEvent]:
+    """Chain `event` to the workflow's previous event, encode it, and fold it in: the state after it (which
+    remembers the new event's hash) and the linked event whose `raw` bytes are what is written."""
+    linked = link(event, state.last_event_hash if state is not None else None)
+    return evolve(state, linked.envelope).model_copy(update={"last_event_hash": linked.hash}), linked
 
 
 def _create(state: WorkflowState | None, command: Envelope, payload: CreateWorkflow, ctx: DecisionContext) -> Decision:

@@ -23,8 +23,9 @@ from flowmatic_orchestrator.adapters.snapshots import encode_snapshot
 from flowmatic_orchestrator.adapters.state_store import InMemoryExecutions
 from flowmatic_orchestrator.domain import Decision, DecisionContext, UnsupportedCommandError, WorkflowState
 from flowmatic_orchestrator.domain import decide as decide_workflow
-from flowmatic_orchestrator.domain import evolve as evolve_workflow
+from flowmatic_orchestrator.domain.chain import LinkedEvent
 from flowmatic_orchestrator.domain.decision import reject
+from flowmatic_orchestrator.domain.workflows import append as append_workflow_event
 from flowmatic_orchestrator.entrypoints.executions import ExecutionChanges, ExecutionLookup, ResolverAt
 from flowmatic_orchestrator.entrypoints.records import InboundRecord, OutboundRecord
 
@@ -103,11 +104,11 @@ def _workflow_command(
     applied = _applied(state, command, context(), record)
     if applied is None:
         return
-    decision, new_state = applied
+    decision, new_state, linked = applied
     out = changes.records  # one ordered list of records for the whole transaction
-    for event in decision.events:
-        out.append(OutboundRecord(topics.workflow_events, _key(event.aggregate_id), encode(event)))
-    if new_state is not None and decision.events:
+    for event in linked:
+        out.append(OutboundRecord(topics.workflow_events, _key(event.envelope.aggregate_id), event.raw))
+    if new_state is not None and linked:
         result.states.setdefault(record.partition, {})[new_state.workflow_id] = new_state
         # No tombstone for a deleted workflow: its snapshot stays so the id can never be created again.
         out.append(OutboundRecord(topics.workflow_state, _key(new_state.workflow_id), encode_snapshot(new_state)))
@@ -129,20 +130,23 @@ def _decoded(record: InboundRecord) -> Envelope | None:
 
 def _applied(
     state: WorkflowState | None, command: Envelope, context: DecisionContext, record: InboundRecord
-) -> tuple[Decision, WorkflowState | None] | None:
-    """The decision on `command` and the aggregate's state after its events; None for a command not handled."""
+) -> tuple[Decision, WorkflowState | None, list[LinkedEvent]] | None:
+    """The decision on `command`, the aggregate's state after its events, and those events chained to the
+    aggregate's previous event and encoded (the bytes to write); None for a command not handled."""
+    linked: list[LinkedEvent] = []
     try:
         decision = decide_workflow(state, command, context)
         for event in decision.events:
-            state = evolve_workflow(state, event)
+            state, written = append_workflow_event(state, event)
+            linked.append(written)
     except UnsupportedCommandError:
         log.warning("skipping %s %s at %s: not handled here", command.type, command.id, record.where)
         return None
     except Exception:
         # A bug in deciding one command must neither stall the partition nor leave the gateway waiting.
         log.exception("deciding %s %s at %s failed", command.type, command.id, record.where)
-        return reject(command, 500, "Internal Server Error", "the command could not be processed", context), None
-    return decision, state
+        return reject(command, 500, "Internal Server Error", "the command could not be processed", context), None, []
+    return decision, state, linked
 
 
 def _key(value: str) -> bytes:

@@ -28,6 +28,7 @@ from flowmatic_contracts.events import (
 from flowmatic_contracts.topics import Topics
 from flowmatic_orchestrator.adapters.execution_snapshots import RunningExecution, encode_execution
 from flowmatic_orchestrator.domain import DecisionContext
+from flowmatic_orchestrator.domain.chain import link
 from flowmatic_orchestrator.domain.decision import Decision as CommandDecision
 from flowmatic_orchestrator.domain.decision import caused_by, reject
 from flowmatic_orchestrator.domain.execution import (
@@ -227,11 +228,14 @@ class ExecutionChanges:
         scheduled_by = dict(previous.scheduled_by) if previous else {}
         key = _key(execution_id)
         for event in decision.events:
+            previous_hash = state.last_event_hash if state is not None else None
             state = evolve(state, execution_id, event)
-            envelope = self._envelope(event, execution_id, cause, context, sequence=state.sequence)
+            # Linked to the previous event's bytes before it is encoded; the bytes hashed are the bytes written.
+            linked = link(self._envelope(event, execution_id, cause, context, sequence=state.sequence), previous_hash)
+            state = state.model_copy(update={"last_event_hash": linked.hash})
             if isinstance(event, StepScheduled):
-                scheduled_by[event.node_id] = envelope.id
-            self.records.append(OutboundRecord(self._topics.execution_events, key, encode(envelope)))
+                scheduled_by[event.node_id] = linked.envelope.id
+            self.records.append(OutboundRecord(self._topics.execution_events, key, linked.raw))
         assert state is not None, "a decision that records anything starts from or creates a state"
         for request in decision.requests:
             # The executor's result is caused by this request; the request by the StepScheduled behind it.
