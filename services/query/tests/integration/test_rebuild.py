@@ -83,8 +83,10 @@ async def test_a_rebuild_answers_exactly_as_before_and_gets_keep_answering_throu
     stop.set()
     await poller
 
-    assert report.records == progress[-1][0] >= 3 * 10 + 4
-    assert progress[0][0] == 0 and progress[-1][1] >= report.records  # the total counts transaction markers too
+    assert report.records >= 3 * 10 + 4
+    assert progress[0] == (0, progress[-1][1])
+    # Offsets, markers included: the bar reaches its end, and the total is at least the events.
+    assert progress[-1][0] >= progress[-1][1] >= report.records
     assert "workflows" in report.tables and "audit" in report.tables
     assert seen and all(answers == before for answers in seen)
     assert await harness.pool.fetchval("SELECT 'workflows'::regclass::oid") != old_table
