@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from flowmatic_gateway.entrypoints import auth, connectors, executions, health, reads, webhooks, workflows
+from flowmatic_gateway.entrypoints import auth, connectors, executions, health, reads, replay, webhooks, workflows
 from flowmatic_gateway.entrypoints.auth_middleware import BearerAuthMiddleware
 from flowmatic_gateway.entrypoints.dependencies import GatewayDeps
 from flowmatic_gateway.entrypoints.problems import (
@@ -39,6 +39,6 @@ def create_app(settings: Settings, deps: GatewayDeps) -> FastAPI:
     app.add_exception_handler(QueryUnavailableError, on_dependency_unavailable)
     app.add_exception_handler(BrokerUnavailableError, on_dependency_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
-    for module in (health, auth, connectors, workflows, executions, reads, webhooks):
+    for module in (health, auth, connectors, workflows, executions, replay, reads, webhooks):
         app.include_router(module.router)
     return app
