@@ -4,14 +4,15 @@ Workflow events are projected here; webhook deliveries and execution events in `
 command outcomes and deliveries into the audit log in `audit_projection.py`.
 
 A batch of records is applied in ONE transaction together with the next offsets it reaches, so a crash never
-applies an event twice nor skips one. Each record runs under its own savepoint: a record that cannot be decoded
-or applied is written to `projection_errors` and skipped, and the rest of the batch still commits.
+applies an event twice nor skips one. A batch is first applied as a whole; if a record fails, the batch is rolled
+back and applied again with each record under its own savepoint: the record that cannot be decoded or applied
+is written to `projection_errors` and skipped, and the rest of the batch still commits.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,13 +64,28 @@ class PostgresProjectionStore:
         Records below a partition's stored offset were applied by another projector on the same database and
         are skipped; the committed position is then the further of the two.
         """
+        try:
+            return await self._commit(records, positions, apply_record)
+        except _TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            # Some record cannot be applied: again, each record under its own savepoint, so only it is skipped.
+            # (Savepoints on every record cost two round trips each: only a batch that needs them pays.)
+            return await self._commit(records, positions, _apply_guarded)
+
+    async def _commit(
+        self,
+        records: Sequence[LogRecord],
+        positions: Mapping[Partition, int],
+        apply: Callable[[Connection, LogRecord], Awaitable[None]],
+    ) -> dict[Partition, int]:
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
             stored = await _stored_positions(connection, positions.keys())
             for record in records:
                 if record.offset < stored.get(record.position, 0):
                     continue
-                await _apply_guarded(connection, record)
+                await apply(connection, record)
             committed = {p: max(offset, stored.get(p, 0)) for p, offset in positions.items()}
             changed = [(p.topic, p.partition, o) for p, o in committed.items() if stored.get(p) != o]
             if changed:
