@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 
 from flowmatic_contracts.commands import CreateWorkflow, DeleteWorkflow, StartExecution, UpdateWorkflow
 from flowmatic_contracts.envelope import Actor, Payload, decode, encode, new_envelope
-from flowmatic_contracts.events import CommandAccepted, CommandRejected, WorkflowDeleted
+from flowmatic_contracts.events import CommandAccepted, CommandRejected, WebhookRejected, WorkflowDeleted
 from flowmatic_contracts.topics import Topics
 from flowmatic_contracts.workflow import NodeSpec, WorkflowSpec
 from flowmatic_orchestrator.adapters.snapshots import decode_snapshot, encode_snapshot
@@ -143,6 +145,19 @@ def test_a_message_on_the_wrong_topic_is_skipped() -> None:
     )
     result = run(misrouted)
     assert result.records == [] and result.next_offsets == {(TOPICS.webhooks, 0): 4}
+
+
+def test_a_refused_delivery_is_passed_over_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    refused = WebhookRejected(
+        webhook_id="wh_1", workflow_id="wf_1", status=401, reason="signature_invalid", method="POST"
+    )
+    record_ = InboundRecord(
+        TOPICS.webhooks, 0, 5, b"wh_1", encode(new_envelope(refused, aggregate_id="wh_1", actor=ACTOR))
+    )
+    with caplog.at_level(logging.DEBUG):
+        result = run(record_)
+    assert result.records == [] and result.next_offsets == {(TOPICS.webhooks, 0): 6}
+    assert caplog.records == []
 
 
 def test_partitions_are_tracked_separately() -> None:

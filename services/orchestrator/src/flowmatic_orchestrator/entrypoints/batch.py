@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from flowmatic_contracts.commands import StartExecution
 from flowmatic_contracts.envelope import Envelope, UnknownMessageTypeError, decode, encode
-from flowmatic_contracts.events import StepFailed, StepSucceeded, WebhookReceived
+from flowmatic_contracts.events import StepFailed, StepSucceeded, WebhookReceived, WebhookRejected
 from flowmatic_contracts.topics import Topics
 from flowmatic_orchestrator.adapters.execution_snapshots import RunningExecution
 from flowmatic_orchestrator.adapters.expressions import resolver_at
@@ -82,6 +82,10 @@ def process_batch(
             changes.webhook(record.partition, envelope, payload)
         elif record.topic == topics.step_results and isinstance(payload, StepSucceeded | StepFailed):
             changes.step_result(record.partition, envelope, payload)
+        elif record.topic == topics.webhooks and isinstance(payload, WebhookRejected):
+            # A refused delivery shares the webhooks topic for the audit log; it starts nothing. Not logged: a
+            # flood of bad deliveries would otherwise flood the orchestrator's log too.
+            continue
         else:
             log.warning("skipping %s at %s: not handled on this topic", envelope.type, record.where)
     result.records = changes.records + changes.snapshot_records()
