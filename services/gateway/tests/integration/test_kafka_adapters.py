@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from flowmatic_contracts import ids
 from flowmatic_contracts.commands import CreateWorkflow
@@ -202,3 +203,48 @@ async def test_execution_watcher_resolves_by_execution_id(
         assert isinstance(signal, ResponseProduced) and signal.status_code == 201
     finally:
         await watcher.stop()
+
+
+async def test_sync_sees_a_transaction_committed_just_before(
+    kafka_bootstrap: str, topics: Topics, transactional: Any
+) -> None:
+    """Read-your-writes for the routing table, commit after commit. (The marker race that made the barrier move
+    to high watermarks did not reproduce against this broker in 3 x 30 tries with the old code; this test guards
+    the guarantee, not that race.)"""
+    directory = KafkaWebhookDirectory(kafka_bootstrap, topics.workflow_events)
+    await directory.start()
+    try:
+        await asyncio.wait_for(directory.catch_up(), timeout=15)
+        for n in range(30):
+            await write_in_transaction(transactional, topics.workflow_events, created(f"wf_{n}", f"wh_{n}"))
+            await directory.sync()
+            assert directory.lookup(f"wh_{n}") is not None, f"commit {n} not visible after sync"
+    finally:
+        await directory.stop()
+
+
+async def test_sync_is_not_held_up_by_a_transaction_left_open(
+    kafka_bootstrap: str, topics: Topics, transactional: Any
+) -> None:
+    """A producer that died mid-transaction must not hold sync up until the broker times the transaction out
+    (a minute by default): sync falls back to what is committed by the end of its grace period."""
+    stalled = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, transactional_id=f"gw-stalled-{ids.new_id('t')}", enable_idempotence=True
+    )
+    await stalled.start()
+    directory = KafkaWebhookDirectory(kafka_bootstrap, topics.workflow_events)
+    await directory.start()
+    try:
+        await asyncio.wait_for(directory.catch_up(), timeout=15)
+        await write_in_transaction(transactional, topics.workflow_events, created("wf_ok", "wh_ok"))
+        await stalled.begin_transaction()
+        for partition_key in ("a", "b", "c", "d"):  # leave every partition with an open transaction
+            await stalled.send_and_wait(topics.workflow_events, b"{}", key=partition_key.encode())
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(directory.sync(), timeout=10)
+        assert asyncio.get_running_loop().time() - started < 5
+        assert directory.lookup("wh_ok") is not None
+    finally:
+        await directory.stop()
+        await stalled.abort_transaction()
+        await stalled.stop()

@@ -1,7 +1,10 @@
 """Following a topic into an in-memory projection: every partition, no consumer group, read_committed.
 
-`sync` gives read-your-writes: it reads the log-end offsets (the last stable offsets, since the consumer is
-read_committed) and returns once the projection has read past them.
+`sync` gives read-your-writes: it waits until the projection has read past each partition's high watermark.
+Not the last stable offset: when a transaction's commit returns, the broker may not have written its commit
+markers yet, so the last stable offset can still stop short of records whose commit was acknowledged (the query
+service's barrier met this on 5 of 20 commits). A transaction left open longer than `SYNC_GRACE_SECONDS` (a
+producer that died mid-transaction) falls back to the last stable offset as it is by then.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from flowmatic_contracts.envelope import Envelope, decode
 from flowmatic_gateway.adapters.kafka_partitions import FETCH_MAX_WAIT_MS, all_partitions
 
 log = logging.getLogger(__name__)
+SYNC_GRACE_SECONDS = 1.0
 
 
 class KafkaTopicFollower:
@@ -40,6 +44,7 @@ class KafkaTopicFollower:
         self._since_ms = since_ms
         self._poll_timeout_ms = poll_timeout_ms
         self._consumer: Any = None
+        self._watermarks: Any = None  # read_uncommitted, only for high watermarks
         self._partitions: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._advanced = asyncio.Condition()
@@ -62,15 +67,25 @@ class KafkaTopicFollower:
             client_id=self._client_id,
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
+        watermarks = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_uncommitted",
+            client_id=f"{self._client_id}-hw",
+        )
         await consumer.start()
         try:
+            await watermarks.start()
             self._partitions = await all_partitions(consumer, self._topic)
             consumer.assign(self._partitions)
             await self._seek_start(consumer)
         except BaseException:
             await consumer.stop()
+            await watermarks.stop()
             raise
         self._consumer = consumer
+        self._watermarks = watermarks
         self._task = asyncio.create_task(self._run(), name=f"follow-{self._topic}")
 
     async def _seek_start(self, consumer: Any) -> None:
@@ -96,12 +111,21 @@ class KafkaTopicFollower:
                 await self._task
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._watermarks is not None:
+            await self._watermarks.stop()
 
     async def sync(self) -> None:
         """Return once every envelope committed before this call has been applied."""
         if self._task is None or self._task.done():
             raise RuntimeError(f"not following {self._topic}")
-        targets = await self._consumer.end_offsets(self._partitions)
+        written = await self._watermarks.end_offsets(self._partitions)
+        try:
+            await asyncio.wait_for(self._reached(written), timeout=SYNC_GRACE_SECONDS)
+        except TimeoutError:
+            # Something is still uncommitted past the committed data: wait for what is committed by now.
+            await self._reached(await self._consumer.end_offsets(self._partitions))
+
+    async def _reached(self, targets: dict[TopicPartition, int]) -> None:
         async with self._advanced:
             await self._advanced.wait_for(lambda: all(self._positions.get(tp, 0) >= end for tp, end in targets.items()))
 
