@@ -211,3 +211,44 @@ async def test_verify_walks_the_chains_in_the_log_and_names_the_first_break(
         assert body["brokenAt"]["sequence"] == 4
         assert body["brokenAt"]["eventId"] == gap.id
         assert "missing" in body["brokenAt"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("column", "edit"),
+    [
+        ("payload", """payload = '{"nodeId":"pass","attempt":1,"output":{"forged":true},"outputName":"main"}'"""),
+        ("type", "type = 'StepFailed'"),
+        ("occurred_at", "occurred_at = occurred_at + interval '1 second'"),
+        ("actor", """actor = '{"kind": "apiKey", "id": "someone-else"}'"""),
+        ("correlation_id", "correlation_id = 'msg_other'"),
+        ("causation_id", "causation_id = 'msg_other'"),
+        ("id", "id = 'msg_forged'"),
+    ],
+)
+async def test_verify_finds_a_served_column_edited_in_the_table(
+    harness: Harness, writer: EventWriter, column: str, edit: str
+) -> None:
+    """What GET /executions/{id}/events serves comes from the columns: editing one apart from the event's bytes
+    changes the answer, and verify names the event and the column (the successor vouches for the bytes). A
+    `sequence` or `previous_hash` edit is a chain break already (tests/unit/test_served_columns.py)."""
+    run = ExecutionHistory("wf_1", execution_id="ex_1")
+    previous: str | None = None
+    for envelope in run.happy_path({"n": 1}):
+        raw = encode(envelope.model_copy(update={"previous_hash": previous}))
+        await writer.write_raw(raw, b"ex_1", topic=writer.topics.execution_events)
+        previous = event_hash(raw)
+    await harness.start()
+    await harness.synced()
+    async with harness.client() as client:
+        assert (await client.get("/api/v1/audit/verify")).json() == {"ok": True, "checked": 8}
+        before = (await client.get("/api/v1/executions/ex_1/events")).json()
+        await harness.pool.execute(f"UPDATE events SET {edit} WHERE aggregate_id = 'ex_1' AND sequence = 4")
+        assert (await client.get("/api/v1/executions/ex_1/events")).json() != before
+        body = (await client.get("/api/v1/audit/verify")).json()
+    assert body["ok"] is False
+    broken = body["brokenAt"]
+    assert (broken["aggregateId"], broken["sequence"]) == ("ex_1", 4)
+    assert broken["reason"] == (
+        f"the {column} column does not match the event's stored bytes; the next event's previousHash matches"
+        " those bytes, so the column was changed"
+    )

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from flowmatic_contracts.envelope import Envelope, encode
+from dataclasses import replace
+
+from flowmatic_contracts.envelope import encode
 from flowmatic_contracts.events import WorkflowUpdated
 from flowmatic_query.domain.chain import ChainLink, event_hash, verify
+from flowmatic_query.testing.chain import chained, stored_link
 from flowmatic_query.testing.envelopes import created, deleted, spec, updated
 from flowmatic_query.testing.executions import ExecutionHistory
 
 
-def chained(envelopes: list[Envelope]) -> list[ChainLink]:
-    """Encode envelopes of one aggregate as the orchestrator does: each carries the hash of its predecessor."""
-    links: list[ChainLink] = []
-    previous_hash: str | None = None
-    for envelope in envelopes:
-        raw = encode(envelope.model_copy(update={"previous_hash": previous_hash}))
-        links.append(ChainLink(envelope.aggregate_id, envelope.sequence, envelope.id, previous_hash, raw))
-        previous_hash = event_hash(raw)
-    return links
+def renumbered(link: ChainLink, sequence: int) -> ChainLink:
+    """The link with its sequence column changed (and nothing else)."""
+    return replace(link, served=replace(link.served, sequence=sequence))
 
 
 def log_copy() -> list[ChainLink]:
@@ -41,7 +38,7 @@ def test_an_edited_payload_is_found_at_its_successor_which_names_it() -> None:
     target = links[1]  # wf_a version 2
     edited = target.raw.replace(b'"a2"', b'"evil"')
     assert edited != target.raw
-    links[1] = ChainLink(target.aggregate_id, target.sequence, target.event_id, target.previous_hash, edited)
+    links[1] = replace(target, raw=edited)
     result = verify(links)
     assert not result.ok and result.broken_at is not None
     assert (result.broken_at.aggregate_id, result.broken_at.sequence) == ("wf_a", 3)
@@ -77,8 +74,7 @@ def test_an_inserted_event_with_a_repeated_sequence_is_found() -> None:
     links = log_copy()
     forged = WorkflowUpdated(spec=spec("forged"), webhooks=[])
     envelope = updated("wf_b", "forged", 2).model_copy(update={"payload": forged})
-    raw = encode(envelope.model_copy(update={"previous_hash": event_hash(links[4].raw)}))
-    inserted = ChainLink("wf_b", 2, envelope.id, event_hash(links[4].raw), raw)
+    inserted = stored_link(encode(envelope.model_copy(update={"previous_hash": event_hash(links[4].raw)})))
     links.insert(6, inserted)  # after wf_b's own version 2
     result = verify(links)
     assert result.broken_at is not None
@@ -93,13 +89,8 @@ def test_an_inserted_event_with_a_repeated_sequence_is_found() -> None:
 def test_an_inserted_event_with_the_rest_renumbered_is_found_by_the_hash() -> None:
     links = log_copy()[:4]  # wf_a only
     forged_envelope = updated("wf_a", "forged", 2)
-    forged_raw = encode(forged_envelope.model_copy(update={"previous_hash": event_hash(links[0].raw)}))
-    forged = ChainLink("wf_a", 2, forged_envelope.id, event_hash(links[0].raw), forged_raw)
-    renumbered = [
-        ChainLink(link.aggregate_id, link.sequence + 1, link.event_id, link.previous_hash, link.raw)
-        for link in links[1:]
-    ]
-    result = verify([links[0], forged, *renumbered])
+    forged = stored_link(encode(forged_envelope.model_copy(update={"previous_hash": event_hash(links[0].raw)})))
+    result = verify([links[0], forged, *(renumbered(link, link.sequence + 1) for link in links[1:])])
     assert result.broken_at is not None
     assert (result.broken_at.sequence, result.broken_at.event_id) == (3, links[1].event_id)
     assert "previousHash does not match" in result.broken_at.reason
@@ -108,7 +99,8 @@ def test_an_inserted_event_with_the_rest_renumbered_is_found_by_the_hash() -> No
 def test_a_first_event_must_be_sequence_one_with_no_previous_hash() -> None:
     links = log_copy()
     first = links[0]
-    links[0] = ChainLink(first.aggregate_id, 1, first.event_id, "00" * 32, first.raw)
+    links[0] = stored_link(encode(created("wf_a", "a").model_copy(update={"previous_hash": "00" * 32})))
+    assert links[0].sequence == first.sequence == 1
     result = verify(links)
     assert result.broken_at is not None and result.broken_at.sequence == 1
     assert "must be null" in result.broken_at.reason
@@ -117,6 +109,6 @@ def test_a_first_event_must_be_sequence_one_with_no_previous_hash() -> None:
 def test_real_events_without_hashes_do_not_verify() -> None:
     """Events written before the chain existed carry null hashes: the verifier says so, it does not pass them."""
     envelopes = [created("wf_a", "a"), updated("wf_a", "a2", 2)]
-    links = [ChainLink(e.aggregate_id, e.sequence, e.id, None, encode(e)) for e in envelopes]
+    links = [stored_link(encode(e)) for e in envelopes]
     result = verify(links)
     assert result.broken_at is not None and result.broken_at.sequence == 2

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
 import pytest
 
-from flowmatic_contracts.envelope import encode
 from flowmatic_query.domain.audit import AuditEntry
-from flowmatic_query.domain.chain import ChainLink, event_hash
 from flowmatic_query.domain.history import EventRecord, VersionRecord
 from flowmatic_query.entrypoints.http import AppDependencies, create_app
+from flowmatic_query.testing.chain import chained
 from flowmatic_query.testing.envelopes import T0, created, updated
 from flowmatic_query.testing.fakes import FixedReadiness, InMemoryHistory, InMemoryReadModel, ScriptedSyncBarrier
 
@@ -131,18 +131,28 @@ async def test_audit_pages_newest_first_with_filters(client: httpx.AsyncClient, 
 
 
 async def test_verify_answers_ok_or_names_the_break(client: httpx.AsyncClient, history: InMemoryHistory) -> None:
-    first_raw = encode(created("wf_1", "a"))
-    second = updated("wf_1", "b", 2)
-    history.links = [
-        ChainLink("wf_1", 1, "msg_1", None, first_raw),
-        ChainLink("wf_1", 2, second.id, event_hash(first_raw), encode(second)),
-    ]
+    history.links = chained([created("wf_1", "a"), updated("wf_1", "b", 2)])
+    second = history.links[1]
     assert (await client.get("/api/v1/audit/verify")).json() == {"ok": True, "checked": 2}
-    history.links[1] = ChainLink("wf_1", 3, second.id, event_hash(first_raw), encode(second))
+    history.links[1] = replace(second, served=replace(second.served, sequence=3))
     body = (await client.get("/api/v1/audit/verify")).json()
     assert body["ok"] is False and body["checked"] == 2
     assert body["brokenAt"]["aggregateId"] == "wf_1" and body["brokenAt"]["sequence"] == 3
-    assert body["brokenAt"]["eventId"] == second.id
+    assert body["brokenAt"]["eventId"] == second.event_id
+    # A served column edited apart from the bytes: named, without any value.
+    history.links[1] = replace(second, served=replace(second.served, payload={"forged": True}))
+    body = (await client.get("/api/v1/audit/verify")).json()
+    assert body == {
+        "ok": False,
+        "checked": 2,
+        "brokenAt": {
+            "aggregateId": "wf_1",
+            "sequence": 2,
+            "eventId": second.event_id,
+            "reason": "the payload column does not match the event's stored bytes: the column, or the bytes, were"
+            " changed",
+        },
+    }
 
 
 async def test_history_routes_answer_503_when_the_database_is_down(

@@ -28,14 +28,14 @@ class PostgresHistory:
         """The delivery (sequence 0) if any, then the execution's events by sequence; empty when unknown."""
         async with unavailable_as_port_error():
             rows = await self._pool.fetch(
-                "SELECT id, type, sequence, occurred_at, actor, correlation_id, causation_id, payload FROM events"
+                f"SELECT {_SERVED_COLUMNS} FROM events"
                 " WHERE aggregate_id = $1 AND ((topic = $2 AND type = 'WebhookReceived') OR topic = $3)"
                 ' ORDER BY sequence, topic, partition, "offset"',
                 execution_id,
                 self._topics.webhooks,
                 self._topics.execution_events,
             )
-        return [EventRecord(**dict(row)) for row in rows]
+        return [_event_record(row) for row in rows]
 
     async def workflow_versions(self, workflow_id: str, page: VersionPageRequest) -> list[VersionRecord] | None:
         """Up to `page.limit + 1` versions after `page.after`, oldest first; None when the workflow is unknown."""
@@ -108,14 +108,16 @@ class PostgresHistory:
 
     async def chain_links(self) -> AsyncGenerator[ChainLink, None]:
         """Every event of `workflow-events` and `execution-events` in (aggregate, sequence) order, from one
-        snapshot, streamed (memory does not grow with the log)."""
+        snapshot, streamed (memory does not grow with the log): its bytes, and the columns the history serves
+        from, which the verifier checks against the bytes."""
         async with (
             unavailable_as_port_error(),
             self._pool.acquire() as connection,
             connection.transaction(isolation="repeatable_read", readonly=True),
         ):
             cursor = connection.cursor(
-                "SELECT aggregate_id, sequence, id, previous_hash, raw FROM events WHERE topic = ANY($1::text[])"
+                f"SELECT aggregate_id, previous_hash, raw, {_SERVED_COLUMNS} FROM events"
+                " WHERE topic = ANY($1::text[])"
                 ' ORDER BY aggregate_id, sequence, topic, partition, "offset"',
                 [self._topics.workflow_events, self._topics.execution_events],
                 prefetch=CHAIN_PREFETCH,
@@ -123,8 +125,24 @@ class PostgresHistory:
             async for row in cursor:
                 yield ChainLink(
                     aggregate_id=row["aggregate_id"],
-                    sequence=row["sequence"],
-                    event_id=row["id"],
                     previous_hash=row["previous_hash"],
                     raw=bytes(row["raw"]),
+                    served=_event_record(row),
                 )
+
+
+# What `GET /api/v1/executions/{id}/events` serves of a stored event; the chain check reads the same columns.
+_SERVED_COLUMNS = "id, type, sequence, occurred_at, actor, correlation_id, causation_id, payload"
+
+
+def _event_record(row: asyncpg.Record) -> EventRecord:
+    return EventRecord(
+        id=row["id"],
+        type=row["type"],
+        sequence=row["sequence"],
+        occurred_at=row["occurred_at"],
+        actor=row["actor"],
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        payload=row["payload"],
+    )

@@ -25,6 +25,7 @@ from flowmatic_query.adapters.execution_projections import project_execution_eve
 from flowmatic_query.adapters.postgres import PROJECTION_LOCK, Connection
 from flowmatic_query.adapters.retention import restore, sweep
 from flowmatic_query.domain.partitions import LogRecord, Partition
+from flowmatic_query.domain.stored_events import stored_payload
 from flowmatic_query.domain.workflows import mark_deleted, render_workflow, retention_lifted
 
 log = logging.getLogger(__name__)
@@ -151,10 +152,8 @@ async def apply_record(connection: Connection, record: LogRecord) -> None:
 
 async def _insert_event(connection: Connection, record: LogRecord, envelope: Envelope) -> None:
     data = to_jsonable(envelope)
-    payload = data["payload"]
     # Ciphertext of webhook secrets stays out of every queryable column (it is only in `raw`).
-    if isinstance(payload, dict):
-        payload.pop("encryptedSecrets", None)
+    payload = stored_payload(data["payload"])
     await connection.execute(
         'INSERT INTO events (topic, partition, "offset", id, type, schema_version, aggregate_id, sequence,'
         " occurred_at, correlation_id, causation_id, actor, payload, previous_hash, raw)"

@@ -6,7 +6,15 @@ sequence order, a break is:
 - a sequence that does not start at 1, or skips a number: an event was dropped;
 - a sequence seen twice: an event was inserted;
 - a `previousHash` other than the hash of the predecessor's bytes (or a non-null one on the first event): the
-  predecessor was edited (or this event's link was).
+  predecessor was edited (or this event's link was);
+- a column of the stored event (what `GET /api/v1/executions/{id}/events` serves: id, type, sequence, occurredAt,
+  actor, correlation and causation ids, payload; also aggregate id and previousHash) that does not say what its
+  bytes say: the column was edited, or the bytes were (see `stored_events.py`).
+
+A column that disagrees with its bytes is reported once the next link of the aggregate has been checked: if that
+link's `previousHash` does not match the bytes either, the bytes were edited and the hash break names the event
+(as it always has); if it does, the bytes are vouched for and the column was edited. The last event of an
+aggregate has no successor: its mismatch is reported as it is.
 
 Pure and streaming: feed links in (aggregate, sequence) order; memory does not grow with the log.
 """
@@ -18,6 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from flowmatic_query.domain.history import EventRecord
+from flowmatic_query.domain.stored_events import column_mismatch
+
 
 def event_hash(raw: bytes) -> str:
     """The hash a successor carries: lower-case hex SHA-256 of the exact wire bytes."""
@@ -26,13 +37,21 @@ def event_hash(raw: bytes) -> str:
 
 @dataclass(frozen=True)
 class ChainLink:
-    """What verification needs of one stored event."""
+    """What verification needs of one stored event: its columns (`served`, as the history serves them, plus
+    `aggregate_id` and `previous_hash`) and its exact bytes."""
 
     aggregate_id: str
-    sequence: int
-    event_id: str
     previous_hash: str | None
     raw: bytes
+    served: EventRecord
+
+    @property
+    def sequence(self) -> int:
+        return self.served.sequence
+
+    @property
+    def event_id(self) -> str:
+        return self.served.id
 
 
 @dataclass(frozen=True)
@@ -78,21 +97,65 @@ class ChainVerifier:
         self._checked = 0
         self._previous: ChainLink | None = None
         self._broken: ChainBreak | None = None
+        # The previous link's column mismatch, waiting for its successor's verdict on its bytes; with `checked`
+        # as it was at that link.
+        self._pending: tuple[ChainLink, str, int] | None = None
 
     def feed(self, link: ChainLink) -> ChainBreak | None:
-        """Check one link against its predecessor; returns the break when this link is the first one found."""
+        """Check one link against its predecessor and its own bytes; returns the first break once it is known
+        (a column mismatch is known one link later, see the module docstring)."""
         if self._broken is not None:
             return self._broken
         self._checked += 1
         previous = self._previous if self._previous and self._previous.aggregate_id == link.aggregate_id else None
         self._previous = link
         reason = _break_reason(previous, link)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            if reason is not None and _links_to_other_bytes(previous, link):
+                # The successor does not vouch for the bytes either: they were edited, and this break names them.
+                self._broken = ChainBreak(link.aggregate_id, link.sequence, link.event_id, reason)
+            else:
+                self._settle(pending, vouched=previous is not None and reason is None)
+            return self._broken
         if reason is not None:
             self._broken = ChainBreak(link.aggregate_id, link.sequence, link.event_id, reason)
-        return self._broken
+            return self._broken
+        column = column_mismatch(link.aggregate_id, link.previous_hash, link.served, link.raw)
+        if column is not None:
+            self._pending = (link, column, self._checked)
+        return None
 
     def result(self) -> Verification:
+        """The verdict over everything fed (a mismatch still waiting for a successor is a break now)."""
+        if self._broken is None and self._pending is not None:
+            self._settle(self._pending, vouched=False)
+            self._pending = None
         return Verification(checked=self._checked, broken_at=self._broken)
+
+    def _settle(self, pending: tuple[ChainLink, str, int], *, vouched: bool) -> None:
+        link, column, checked = pending
+        self._checked = checked
+        self._broken = ChainBreak(link.aggregate_id, link.sequence, link.event_id, _column_reason(column, vouched))
+
+
+def _links_to_other_bytes(previous: ChainLink | None, link: ChainLink) -> bool:
+    """Whether `link` is the next of its aggregate but its previousHash is not the hash of `previous`'s bytes."""
+    return (
+        previous is not None
+        and link.sequence == previous.sequence + 1
+        and link.previous_hash != event_hash(previous.raw)
+    )
+
+
+def _column_reason(column: str, vouched: bool) -> str:
+    # Names the column only, never a value: the bytes of a workflow event hold secret ciphertext.
+    if column == "raw":
+        return "the stored bytes of this event are not a valid event: they were changed"
+    where = f"the {column} column does not match the event's stored bytes"
+    if vouched:
+        return f"{where}; the next event's previousHash matches those bytes, so the column was changed"
+    return f"{where}: the column, or the bytes, were changed"
 
 
 def _break_reason(previous: ChainLink | None, link: ChainLink) -> str | None:
