@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from flowmatic_contracts.envelope import Envelope
 from flowmatic_contracts.events import ExecutionStarted
-from flowmatic_query.adapters.postgres import Connection
+from flowmatic_query.adapters.batch_writes import BatchWrites
 from flowmatic_query.domain.audit import EXECUTION_REPLAY, EXECUTION_START, audit_entry
 
 
-async def project_audit(connection: Connection, envelope: Envelope) -> None:
-    """Insert the envelope's audit entry, if it makes one; mark replays when their ExecutionStarted arrives."""
+async def project_audit(batch: BatchWrites, envelope: Envelope) -> None:
+    """Insert the envelope's audit entry, if it makes one; mark replays when their ExecutionStarted arrives.
+
+    The insert may wait for the end of the batch (`BatchWrites`): whether a StartExecution outcome is a replay's
+    is then looked up once the batch's ExecutionStarted events are applied, which is the same answer, because the
+    two orders already agree (see above)."""
     payload = envelope.payload
     if isinstance(payload, ExecutionStarted):
         if payload.mode == "replay":
-            await connection.execute(
+            await batch.connection.execute(
                 "UPDATE audit SET action = $2 WHERE aggregate_id = $1 AND action = $3",
                 envelope.aggregate_id,
                 EXECUTION_REPLAY,
@@ -28,21 +32,28 @@ async def project_audit(connection: Connection, envelope: Envelope) -> None:
     entry = audit_entry(envelope)
     if entry is None:
         return
-    action = entry.action
-    if action == EXECUTION_START:
-        mode = await connection.fetchval("SELECT mode FROM executions WHERE id = $1", entry.aggregate_id)
-        if mode == "replay":
-            action = EXECUTION_REPLAY
-    # The same message id twice is the same fact (a producer retry): keep the first.
-    await connection.execute(
-        "INSERT INTO audit (event_id, occurred_at, actor_kind, actor_id, action, aggregate_id, outcome, reason)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
-        entry.event_id,
-        entry.occurred_at,
-        entry.actor["kind"],
-        entry.actor["id"],
-        action,
-        entry.aggregate_id,
-        entry.outcome,
-        entry.reason,
+    # The same message id twice is the same fact (a producer retry): keep the first. A StartExecution outcome is
+    # a replay's when its execution's row says so (looked up in the same statement).
+    await batch.insert(
+        _INSERT_AUDIT,
+        (
+            entry.event_id,
+            entry.occurred_at,
+            entry.actor["kind"],
+            entry.actor["id"],
+            entry.action,
+            entry.aggregate_id,
+            entry.outcome,
+            entry.reason,
+            EXECUTION_START,
+            EXECUTION_REPLAY,
+        ),
     )
+
+
+_INSERT_AUDIT = (
+    "INSERT INTO audit (event_id, occurred_at, actor_kind, actor_id, action, aggregate_id, outcome, reason)"
+    " VALUES ($1, $2, $3, $4, CASE WHEN $5::text = $9::text AND EXISTS"
+    " (SELECT 1 FROM executions WHERE id = $6 AND mode = 'replay') THEN $10::text ELSE $5::text END,"
+    " $6, $7, $8) ON CONFLICT (event_id) DO NOTHING"
+)

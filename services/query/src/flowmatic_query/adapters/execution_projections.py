@@ -8,11 +8,16 @@ earlier of the two times. Every other execution event follows ExecutionStarted i
 the row; one that does not (or repeats an applied sequence) raises and is recorded in `projection_errors`.
 
 Values (input, output, errors) are bound as Python values and stored as `json` (see migration 0002).
+
+Round trips are what a projection costs (a rebuild issues one per statement): each event is one statement where
+the data allows, its checks folded in (the sequence claim with the step or the finish it allows, the owner with
+the execution row). A step event takes its node's type from the execution's `node_types`; `NodeTypes` remembers
+them for the length of a batch transaction, so only the first step event of an execution in a batch reads them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from flowmatic_contracts.envelope import Envelope, WireModel
 from flowmatic_contracts.events import (
@@ -47,27 +52,51 @@ class ExecutionEventRefusedError(ValueError):
     """An execution event that cannot be applied: its execution is unknown, or its sequence was applied."""
 
 
-async def project_execution_event(connection: Connection, envelope: Envelope) -> bool:
-    """Project `envelope` into executions/steps when it is an execution event; False when it is not one."""
+class NodeTypes:
+    """Each execution's `{nodeId: type}` as the current transaction last wrote or read it.
+
+    Only facts of this transaction: what ExecutionStarted just wrote, or what a claim just read. Whatever may
+    change the row otherwise (a WebhookReceived, which may or may not have inserted it; the retention sweep or
+    restore; a savepoint rolled back) makes it forget."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, dict[str, str]] = {}
+
+    def of(self, execution_id: str) -> dict[str, str] | None:
+        return self._known.get(execution_id)
+
+    def remember(self, execution_id: str, node_types: dict[str, str]) -> None:
+        self._known[execution_id] = node_types
+
+    def forget(self, execution_id: str | None = None) -> None:
+        """Forget one execution's types, or (None) every execution's."""
+        if execution_id is None:
+            self._known.clear()
+        else:
+            self._known.pop(execution_id, None)
+
+
+async def project_execution_event(
+    connection: Connection, envelope: Envelope, node_types: NodeTypes | None = None
+) -> bool:
+    """Project `envelope` into executions/steps when it is an execution event; False when it is not one.
+
+    `node_types` carries the node types known in this transaction from one event to the next (None: none)."""
+    known = node_types if node_types is not None else NodeTypes()
     payload = envelope.payload
-    if isinstance(payload, WebhookReceived | ExecutionStarted):
-        # Which workflow an execution belongs to outlives its row: retention restores by it.
-        await connection.execute(
-            "INSERT INTO execution_owners (execution_id, workflow_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            envelope.aggregate_id,
-            payload.workflow_id,
-        )
     if isinstance(payload, WebhookReceived):
+        known.forget(envelope.aggregate_id)  # it inserts the row's types only if there was no row
         await _webhook_received(connection, envelope, payload)
         return True
     if isinstance(payload, ExecutionStarted):
+        known.forget(envelope.aggregate_id)
         await _execution_started(connection, envelope, payload)
+        known.remember(envelope.aggregate_id, _node_types(payload.spec))
         return True
     if not isinstance(payload, EXECUTION_EVENTS):
         return False
-    node_types = await _claim_sequence(connection, envelope)
     if isinstance(payload, StepScheduled | StepSucceeded | StepFailed | StepSkipped):
-        await _step_changed(connection, envelope, payload, node_types)
+        await _step_changed(connection, envelope, payload, known)
     elif isinstance(payload, ExecutionSucceeded):
         await _execution_finished(connection, envelope, "SUCCEEDED", output=payload.output, error=None)
     elif isinstance(payload, ExecutionFailed):
@@ -75,7 +104,11 @@ async def project_execution_event(connection: Connection, envelope: Envelope) ->
     elif isinstance(payload, ExecutionCancelled):
         error = {"nodeId": None, "message": payload.reason}
         await _execution_finished(connection, envelope, "CANCELLED", output=None, error=error)
-    # ResponseProduced only answers a waiting webhook; its record is the `events` row.
+    else:
+        # ResponseProduced only answers a waiting webhook; its record is the `events` row.
+        claimed = await connection.fetchval(f"UPDATE executions SET {_CLAIM} RETURNING true", *_claim_args(envelope))
+        if not claimed:
+            await _refuse(connection, envelope)
     return True
 
 
@@ -87,11 +120,17 @@ def _node_types(spec: WorkflowSpec) -> dict[str, str]:
     return {node.id: node.type for node in spec.nodes}
 
 
+# Which workflow an execution belongs to outlives its row (retention restores by it): written with the row.
+_OWNER = (
+    "WITH owner AS (INSERT INTO execution_owners (execution_id, workflow_id) VALUES ($1, $2) ON CONFLICT DO NOTHING)"
+)
+
+
 async def _webhook_received(connection: Connection, envelope: Envelope, payload: WebhookReceived) -> None:
     # On conflict only the start time may move (to the earlier one): ExecutionStarted's fields are kept.
     await connection.execute(
-        "INSERT INTO executions (id, workflow_id, workflow_version, status, mode, trigger_id, input, started_at,"
-        " node_types) VALUES ($1, $2, $3, 'RUNNING', 'webhook', $4, $5, $6, $7)"
+        f"{_OWNER} INSERT INTO executions (id, workflow_id, workflow_version, status, mode, trigger_id, input,"
+        " started_at, node_types) VALUES ($1, $2, $3, 'RUNNING', 'webhook', $4, $5, $6, $7)"
         " ON CONFLICT (id) DO UPDATE SET started_at = LEAST(executions.started_at, EXCLUDED.started_at)",
         envelope.aggregate_id,
         payload.workflow_id,
@@ -105,8 +144,8 @@ async def _webhook_received(connection: Connection, envelope: Envelope, payload:
 
 async def _execution_started(connection: Connection, envelope: Envelope, payload: ExecutionStarted) -> None:
     inserted_or_claimed = await connection.fetchval(
-        "INSERT INTO executions (id, workflow_id, workflow_version, status, mode, trigger_id, replay_of, input,"
-        " started_at, node_types, started, last_sequence)"
+        f"{_OWNER} INSERT INTO executions (id, workflow_id, workflow_version, status, mode, trigger_id, replay_of,"
+        " input, started_at, node_types, started, last_sequence)"
         " VALUES ($1, $2, $3, 'RUNNING', $4, $5, $6, $7, $8, $9, true, $10)"
         " ON CONFLICT (id) DO UPDATE SET workflow_id = EXCLUDED.workflow_id,"
         " workflow_version = EXCLUDED.workflow_version, mode = EXCLUDED.mode, trigger_id = EXCLUDED.trigger_id,"
@@ -130,20 +169,27 @@ async def _execution_started(connection: Connection, envelope: Envelope, payload
         raise ExecutionEventRefusedError(f"execution {envelope.aggregate_id} was already started")
 
 
-async def _claim_sequence(connection: Connection, envelope: Envelope) -> dict[str, str]:
-    """Record `envelope.sequence` as the execution's last applied one; returns its node types.
+# Records the event's sequence as the execution's last applied one, only if it is after it: an unknown execution or
+# a sequence at or below the last applied (a duplicate) claims nothing, so an event is never applied twice.
+# Sequence 0 means "not numbered" and is not checked. $1 execution id, $2 sequence.
+_CLAIM = "last_sequence = GREATEST(last_sequence, $2) WHERE id = $1 AND ($2 = 0 OR last_sequence < $2)"
 
-    Refuses an unknown execution and a sequence at or below the last applied (a duplicate), so an event is never
-    applied twice. Sequence 0 means "not numbered" and is not checked."""
-    row = await connection.fetchrow(
-        "UPDATE executions SET last_sequence = GREATEST(last_sequence, $2)"
-        " WHERE id = $1 AND ($2 = 0 OR last_sequence < $2) RETURNING node_types",
-        envelope.aggregate_id,
-        envelope.sequence,
-    )
-    if row is not None:
-        node_types: dict[str, str] = row["node_types"]
-        return node_types
+
+def _claim_args(envelope: Envelope) -> tuple[str, int]:
+    return envelope.aggregate_id, envelope.sequence
+
+
+async def _claim_sequence(connection: Connection, envelope: Envelope) -> dict[str, str]:
+    """Claim the event's sequence (see `_CLAIM`) and return the execution's node types; refuses what it cannot."""
+    row = await connection.fetchrow(f"UPDATE executions SET {_CLAIM} RETURNING node_types", *_claim_args(envelope))
+    if row is None:
+        await _refuse(connection, envelope)
+    node_types: dict[str, str] = row["node_types"]
+    return node_types
+
+
+async def _refuse(connection: Connection, envelope: Envelope) -> NoReturn:
+    """Raise why the event claimed nothing: its execution is unknown, or its sequence was applied."""
     known = await connection.fetchval("SELECT last_sequence FROM executions WHERE id = $1", envelope.aggregate_id)
     if known is None:
         raise ExecutionEventRefusedError(f"{envelope.type} for unknown execution {envelope.aggregate_id}")
@@ -156,12 +202,13 @@ async def _step_changed(
     connection: Connection,
     envelope: Envelope,
     payload: StepScheduled | StepSucceeded | StepFailed | StepSkipped,
-    node_types: dict[str, str],
+    known: NodeTypes,
 ) -> None:
-    """Upsert the node's row to its latest state. A new row takes the next position and, unless the event
-    names it, its type from the execution's definition; `started_at` is set once, by the first event."""
+    """Claim the sequence and upsert the node's row to its latest state. A new row takes the next position and,
+    unless the event names it, its type from the execution's definition; `started_at` is set once, by the first
+    event. One statement when the type is known without reading the row; else the claim reads it first."""
     at = envelope.occurred_at
-    node_type = node_types.get(payload.node_id, "unknown")
+    node_type: str | None = None
     attempt: int
     started_at: Any = at
     finished_at: Any = None
@@ -179,15 +226,27 @@ async def _step_changed(
     else:
         # Skipped: never attempted, never started; finishedAt records when it was decided.
         status, attempt, started_at, finished_at = "SKIPPED", 0, None, at
-    await connection.execute(
-        "INSERT INTO steps AS s (execution_id, node_id, position, type, status, attempt, started_at, finished_at,"
+    claim = f"UPDATE executions SET {_CLAIM} RETURNING true"
+    if node_type is None:
+        types = known.of(envelope.aggregate_id)
+        if types is None:
+            # The type comes from the row: claim first (reading it), then write the step on its own.
+            types = await _claim_sequence(connection, envelope)
+            known.remember(envelope.aggregate_id, types)
+            claim = "SELECT $1::text, $2::bigint"  # already claimed (the parameters stay those of the claim)
+        node_type = types.get(payload.node_id, "unknown")
+    # The claim and the upsert in one statement: the step is written only if the sequence was claimed.
+    written = await connection.fetchval(
+        f"WITH claimed AS ({claim})"
+        " INSERT INTO steps AS s (execution_id, node_id, position, type, status, attempt, started_at, finished_at,"
         " output, error)"
-        " VALUES ($1, $2, (SELECT coalesce(max(position), 0) + 1 FROM steps WHERE execution_id = $1),"
-        " $3, $4, $5, $6, $7, $8, $9)"
+        " SELECT $1, $3, (SELECT coalesce(max(position), 0) + 1 FROM steps WHERE execution_id = $1),"
+        " $4, $5, $6, $7, $8, $9, $10 FROM claimed"
         " ON CONFLICT (execution_id, node_id) DO UPDATE SET type = EXCLUDED.type, status = EXCLUDED.status,"
         " attempt = EXCLUDED.attempt, started_at = coalesce(s.started_at, EXCLUDED.started_at),"
-        " finished_at = EXCLUDED.finished_at, output = EXCLUDED.output, error = EXCLUDED.error",
-        envelope.aggregate_id,
+        " finished_at = EXCLUDED.finished_at, output = EXCLUDED.output, error = EXCLUDED.error"
+        " RETURNING true",
+        *_claim_args(envelope),
         payload.node_id,
         node_type,
         status,
@@ -197,16 +256,20 @@ async def _step_changed(
         output,
         error,
     )
+    if not written:
+        await _refuse(connection, envelope)
 
 
 async def _execution_finished(
     connection: Connection, envelope: Envelope, status: str, *, output: Any, error: Any
 ) -> None:
-    await connection.execute(
-        "UPDATE executions SET status = $2, output = $3, error = $4, finished_at = $5 WHERE id = $1",
-        envelope.aggregate_id,
+    finished = await connection.fetchval(
+        f"UPDATE executions SET status = $3, output = $4, error = $5, finished_at = $6, {_CLAIM} RETURNING true",
+        *_claim_args(envelope),
         status,
         output,
         error,
         envelope.occurred_at,
     )
+    if not finished:
+        await _refuse(connection, envelope)

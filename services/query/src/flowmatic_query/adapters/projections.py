@@ -7,12 +7,16 @@ A batch of records is applied in ONE transaction together with the next offsets 
 applies an event twice nor skips one. A batch is first applied as a whole; if a record fails, the batch is rolled
 back and applied again with each record under its own savepoint: the record that cannot be decoded or applied
 is written to `projection_errors` and skipped, and the rest of the batch still commits.
+
+What a batch costs is round trips (one per statement; a rebuild projects millions of events). So the `events` and
+`audit` rows of a batch are written together at its end (`batch_writes.py`), each event's read models take one
+statement where they can (see `execution_projections.py`), and the offsets are written once per batch.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +25,7 @@ import asyncpg
 from flowmatic_contracts.envelope import Envelope, decode, to_jsonable
 from flowmatic_contracts.events import WorkflowCreated, WorkflowDeleted, WorkflowUpdated
 from flowmatic_query.adapters.audit_projection import project_audit
+from flowmatic_query.adapters.batch_writes import BatchWrites
 from flowmatic_query.adapters.execution_projections import project_execution_event
 from flowmatic_query.adapters.postgres import PROJECTION_LOCK, Connection
 from flowmatic_query.adapters.retention import restore, sweep
@@ -66,27 +71,31 @@ class PostgresProjectionStore:
         are skipped; the committed position is then the further of the two.
         """
         try:
-            return await self._commit(records, positions, apply_record)
+            return await self._commit(records, positions, guarded=False)
         except _TRANSIENT_ERRORS:
             raise
         except Exception:
             # Some record cannot be applied: again, each record under its own savepoint, so only it is skipped.
             # (Savepoints on every record cost two round trips each: only a batch that needs them pays.)
-            return await self._commit(records, positions, _apply_guarded)
+            return await self._commit(records, positions, guarded=True)
 
     async def _commit(
         self,
         records: Sequence[LogRecord],
         positions: Mapping[Partition, int],
-        apply: Callable[[Connection, LogRecord], Awaitable[None]],
+        *,
+        guarded: bool,
     ) -> dict[Partition, int]:
+        apply = _apply_guarded if guarded else apply_record
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", self._lock_key)
             stored = await _stored_positions(connection, positions.keys())
+            batch = BatchWrites(connection, defer=not guarded)
             for record in records:
                 if record.offset < stored.get(record.position, 0):
                     continue
-                await apply(connection, record)
+                await apply(batch, record)
+            await batch.flush()
             committed = {p: max(offset, stored.get(p, 0)) for p, offset in positions.items()}
             changed = [(p.topic, p.partition, o) for p, o in committed.items() if stored.get(p) != o]
             if changed:
@@ -112,14 +121,16 @@ async def _stored_positions(connection: Connection, partitions: Any) -> dict[Par
     return {Partition(row["topic"], row["partition"]): row["next_offset"] for row in rows}
 
 
-async def _apply_guarded(connection: Connection, record: LogRecord) -> None:
+async def _apply_guarded(batch: BatchWrites, record: LogRecord) -> None:
     """Apply one record under a savepoint; a record that fails is recorded in `projection_errors`."""
+    connection = batch.connection
     try:
         async with connection.transaction():
-            await apply_record(connection, record)
+            await apply_record(batch, record)
     except _TRANSIENT_ERRORS:
         raise
     except Exception as exc:
+        batch.rolled_back()
         error = f"{type(exc).__name__}: {exc}"
         log.error(
             "cannot project %s[%d]@%d, recorded and skipped: %s", record.topic, record.partition, record.offset, error
@@ -134,30 +145,35 @@ async def _apply_guarded(connection: Connection, record: LogRecord) -> None:
         )
 
 
-async def apply_record(connection: Connection, record: LogRecord) -> None:
+async def apply_record(batch: BatchWrites, record: LogRecord) -> None:
     """Decode one record and project it: the audit row, then the read models its type feeds."""
     if record.value is None:
         raise ValueError("a record without a value is not an event")
     envelope = decode(record.value)
-    await _insert_event(connection, record, envelope)
+    await batch.insert(_INSERT_EVENT, _event_row(record, envelope))
+    connection = batch.connection
     payload = envelope.payload
     if isinstance(payload, WorkflowCreated | WorkflowUpdated):
-        await _project_workflow_written(connection, envelope, payload)
+        await _project_workflow_written(batch, envelope, payload)
     elif isinstance(payload, WorkflowDeleted):
         await _project_workflow_deleted(connection, envelope)
     else:
-        await project_execution_event(connection, envelope)
-    await project_audit(connection, envelope)
+        await project_execution_event(connection, envelope, batch.node_types)
+    await project_audit(batch, envelope)
 
 
-async def _insert_event(connection: Connection, record: LogRecord, envelope: Envelope) -> None:
+_INSERT_EVENT = (
+    'INSERT INTO events (topic, partition, "offset", id, type, schema_version, aggregate_id, sequence,'
+    " occurred_at, correlation_id, causation_id, actor, payload, previous_hash, raw)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+)
+
+
+def _event_row(record: LogRecord, envelope: Envelope) -> tuple[Any, ...]:
     data = to_jsonable(envelope)
     # Ciphertext of webhook secrets stays out of every queryable column (it is only in `raw`).
     payload = stored_payload(data["payload"])
-    await connection.execute(
-        'INSERT INTO events (topic, partition, "offset", id, type, schema_version, aggregate_id, sequence,'
-        " occurred_at, correlation_id, causation_id, actor, payload, previous_hash, raw)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    return (
         record.topic,
         record.partition,
         record.offset,
@@ -177,8 +193,9 @@ async def _insert_event(connection: Connection, record: LogRecord, envelope: Env
 
 
 async def _project_workflow_written(
-    connection: Connection, envelope: Envelope, payload: WorkflowCreated | WorkflowUpdated
+    batch: BatchWrites, envelope: Envelope, payload: WorkflowCreated | WorkflowUpdated
 ) -> None:
+    connection = batch.connection
     workflow_id = envelope.aggregate_id
     version = envelope.sequence
     created_at: datetime = envelope.occurred_at
@@ -218,9 +235,13 @@ async def _project_workflow_written(
     if previous is not None and retention_lifted(
         previous["execution_retention_days"], payload.spec.execution_retention_days
     ):
-        # Executions swept under the old setting come back from the log; those still too old go again.
+        # Executions swept under the old setting come back from the log; those still too old go again. The
+        # restore reads `events` and the sweep deletes executions that audit rows look up, so this batch's
+        # deferred rows go in first; both rewrite execution rows, so the node types known are forgotten.
+        await batch.flush()
         await restore(connection, workflow_id)
         await sweep(connection, await connection.fetchval("SELECT now()"), workflow_id)
+        batch.node_types.forget()
 
 
 async def _project_workflow_deleted(connection: Connection, envelope: Envelope) -> None:
