@@ -199,7 +199,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say why the CI check failed the session."""
+    """Say how many integration tests ran (real broker and database), and why the CI check failed, if it did."""
+    if _tally.ran or _tally.skipped:
+        terminalreporter.write_line(f"integration tests: {_tally.ran} ran, {_tally.skipped} skipped")
     problem = _integration_problem()
     if problem is not None:
         terminalreporter.write_line(problem, red=True, bold=True)
