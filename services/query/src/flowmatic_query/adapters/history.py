@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from flowmatic_contracts.topics import Topics
+from flowmatic_query.adapters.filters import Filters
 from flowmatic_query.adapters.read_model import unavailable_as_port_error
 from flowmatic_query.domain.audit import AuditEntry, AuditQuery
 from flowmatic_query.domain.chain import ChainLink
@@ -63,36 +64,30 @@ class PostgresHistory:
 
     async def audit(self, query: AuditQuery) -> list[AuditEntry]:
         """Up to `query.limit + 1` entries, newest first, after `query.after`."""
-        conditions: list[str] = []
-        arguments: list[Any] = []
-
-        def bind(value: Any) -> str:
-            arguments.append(value)
-            return f"${len(arguments)}"
-
+        filters = Filters()
         if query.actor_kind is not None:
-            conditions.append(f"actor_kind = {bind(query.actor_kind)}")
+            filters.conditions.append(f"actor_kind = {filters.bind(query.actor_kind)}")
         if query.actor_id is not None:
-            conditions.append(f"actor_id = {bind(query.actor_id)}")
+            filters.conditions.append(f"actor_id = {filters.bind(query.actor_id)}")
         if query.action is not None:
-            conditions.append(f"action = {bind(query.action)}")
+            filters.conditions.append(f"action = {filters.bind(query.action)}")
         if query.outcome is not None:
-            conditions.append(f"outcome = {bind(query.outcome)}")
+            filters.conditions.append(f"outcome = {filters.bind(query.outcome)}")
         if query.since is not None:
-            conditions.append(f"occurred_at >= {bind(query.since)}")
+            filters.conditions.append(f"occurred_at >= {filters.bind(query.since)}")
         if query.until is not None:
-            conditions.append(f"occurred_at <= {bind(query.until)}")
+            filters.conditions.append(f"occurred_at <= {filters.bind(query.until)}")
         if query.after is not None:
-            conditions.append(
-                f"(occurred_at, event_id) < ({bind(query.after.occurred_at)}, {bind(query.after.event_id)})"
+            after = query.after
+            filters.conditions.append(
+                f"(occurred_at, event_id) < ({filters.bind(after.occurred_at)}, {filters.bind(after.event_id)})"
             )
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = (
             "SELECT event_id, occurred_at, actor_kind, actor_id, action, aggregate_id, outcome, reason FROM audit"
-            f" {where} ORDER BY occurred_at DESC, event_id DESC LIMIT {bind(query.limit + 1)}"
+            f" {filters.where()} ORDER BY occurred_at DESC, event_id DESC LIMIT {filters.bind(query.limit + 1)}"
         )
         async with unavailable_as_port_error():
-            rows = await self._pool.fetch(sql, *arguments)
+            rows = await self._pool.fetch(sql, *filters.arguments)
         return [
             AuditEntry(
                 event_id=row["event_id"],

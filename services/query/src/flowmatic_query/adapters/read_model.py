@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from flowmatic_query.adapters.filters import Filters
 from flowmatic_query.domain.executions import ExecutionRecord, StepRecord
 from flowmatic_query.domain.listing import ExecutionFilter, PageRequest, WorkflowFilter, escape_like
 from flowmatic_query.ports import ReadModelUnavailableError
@@ -48,23 +49,16 @@ class PostgresReadModel:
 
     async def list_workflows(self, where: WorkflowFilter, page: PageRequest) -> list[dict[str, Any]]:
         """Up to `page.limit + 1` documents, newest first (ids sort by creation time), after `page.after`."""
-        conditions = ["NOT deleted"]
-        arguments: list[Any] = []
+        filters = Filters("NOT deleted")
         if where.active is not None:
-            arguments.append(where.active)
-            conditions.append(f"active = ${len(arguments)}")
+            filters.conditions.append(f"active = {filters.bind(where.active)}")
         if where.name is not None:
-            arguments.append(escape_like(where.name))
-            conditions.append(f"name ILIKE '%' || ${len(arguments)} || '%' ESCAPE '\\'")
+            filters.conditions.append(f"name ILIKE '%' || {filters.bind(escape_like(where.name))} || '%' ESCAPE '\\'")
         if page.after is not None:
-            arguments.append(page.after)
-            conditions.append(f"id < ${len(arguments)}")
-        arguments.append(page.limit + 1)
-        sql = (
-            f"SELECT document FROM workflows WHERE {' AND '.join(conditions)} ORDER BY id DESC LIMIT ${len(arguments)}"
-        )
+            filters.conditions.append(f"id < {filters.bind(page.after)}")
+        sql = f"SELECT document FROM workflows {filters.where()} ORDER BY id DESC LIMIT {filters.bind(page.limit + 1)}"
         async with unavailable_as_port_error():
-            rows = await self._pool.fetch(sql, *arguments)
+            rows = await self._pool.fetch(sql, *filters.arguments)
         return [row["document"] for row in rows]
 
     async def get_execution(self, execution_id: str) -> ExecutionRecord | None:
@@ -93,27 +87,23 @@ class PostgresReadModel:
 
     async def list_executions(self, where: ExecutionFilter, page: PageRequest) -> list[ExecutionRecord]:
         """Up to `page.limit + 1` summaries, newest first (ids sort by creation time), after `page.after`."""
-        conditions: list[str] = []
-        arguments: list[Any] = []
-
-        def bind(value: Any) -> str:
-            arguments.append(value)
-            return f"${len(arguments)}"
-
+        filters = Filters()
         if where.workflow_id is not None:
-            conditions.append(f"workflow_id = {bind(where.workflow_id)}")
+            filters.conditions.append(f"workflow_id = {filters.bind(where.workflow_id)}")
         if where.status is not None:
-            conditions.append(f"status = {bind(where.status)}")
+            filters.conditions.append(f"status = {filters.bind(where.status)}")
         if where.since is not None:
-            conditions.append(f"started_at >= {bind(where.since)}")
+            filters.conditions.append(f"started_at >= {filters.bind(where.since)}")
         if where.until is not None:
-            conditions.append(f"started_at <= {bind(where.until)}")
+            filters.conditions.append(f"started_at <= {filters.bind(where.until)}")
         if page.after is not None:
-            conditions.append(f"id < {bind(page.after)}")
-        where_clause = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM executions {where_clause} ORDER BY id DESC LIMIT {bind(page.limit + 1)}"
+            filters.conditions.append(f"id < {filters.bind(page.after)}")
+        sql = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM executions {filters.where()}"
+            f" ORDER BY id DESC LIMIT {filters.bind(page.limit + 1)}"
+        )
         async with unavailable_as_port_error():
-            rows = await self._pool.fetch(sql, *arguments)
+            rows = await self._pool.fetch(sql, *filters.arguments)
         return [ExecutionRecord(**_summary_fields(row)) for row in rows]
 
     async def ping(self) -> None:
