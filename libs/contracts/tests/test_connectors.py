@@ -50,6 +50,19 @@ def test_catalog_describes_every_connector() -> None:
     assert webhook["methods"]["default"] == ["POST", "GET"]
 
 
+def test_the_webhook_rate_limit_schema_is_plain_numbers_or_null() -> None:
+    """Trigger parameters are read before any execution exists: the schema offers no expression for them."""
+    webhook = CONNECTORS["webhook"].describe()["parameters"]["properties"]
+    rate, burst = webhook["rateLimitPerSecond"], webhook["rateLimitBurst"]
+    assert rate["anyOf"] == [{"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000}, {"type": "null"}]
+    assert burst["anyOf"] == [{"type": "integer", "minimum": 1, "maximum": 1_000_000}, {"type": "null"}]
+    assert rate["default"] is None and burst["default"] is None
+    assert rate["description"] and "needs rateLimitPerSecond" in burst["description"]
+    parsed = WebhookParameters.model_validate({"rateLimitPerSecond": 2.5, "rateLimitBurst": 4})
+    assert (parsed.rate_limit_per_second, parsed.rate_limit_burst) == (2.5, 4)
+    assert WebhookParameters().rate_limit_per_second is None and WebhookParameters().rate_limit_burst is None
+
+
 def test_schemas_offer_an_expression_wherever_a_typed_value_is_expected() -> None:
     seconds = CONNECTORS["delay"].describe()["parameters"]["properties"]["seconds"]
     kinds = [option.get("type") for option in seconds["anyOf"]]
@@ -63,6 +76,9 @@ def test_schemas_offer_an_expression_wherever_a_typed_value_is_expected() -> Non
         ("webhook", {}),
         ("webhook", {"secret": "s", "methods": ["PUT"], "responseTimeoutSeconds": 1, "maxBodyBytes": 10}),
         ("webhook", {"secret": None}),
+        ("webhook", {"rateLimitPerSecond": 0.5}),
+        ("webhook", {"rateLimitPerSecond": 10, "rateLimitBurst": 1}),
+        ("webhook", {"rateLimitPerSecond": None, "rateLimitBurst": None}),
         ("manual", {}),
         ("set", {"fields": {"a": "{{x}}", "b": [1, {"c": "text {{y}}"}]}, "keepInput": True}),
         ("set", {"fields": "{{$input}}", "keepInput": "{{flag}}"}),
@@ -107,6 +123,17 @@ def test_valid_parameters_have_no_errors(node_type: str, parameters: dict[str, A
         ("webhook", {"responseTimeoutSeconds": 31}, [f"{PREFIX}.responseTimeoutSeconds"]),
         ("webhook", {"responseTimeoutSeconds": 0}, [f"{PREFIX}.responseTimeoutSeconds"]),
         ("webhook", {"maxBodyBytes": 0}, [f"{PREFIX}.maxBodyBytes"]),
+        ("webhook", {"rateLimitPerSecond": 0}, [f"{PREFIX}.rateLimitPerSecond"]),
+        ("webhook", {"rateLimitPerSecond": -1}, [f"{PREFIX}.rateLimitPerSecond"]),
+        ("webhook", {"rateLimitPerSecond": "5"}, [f"{PREFIX}.rateLimitPerSecond"]),
+        ("webhook", {"rateLimitPerSecond": True}, [f"{PREFIX}.rateLimitPerSecond"]),
+        ("webhook", {"rateLimitPerSecond": "{{rate}}"}, [f"{PREFIX}.rateLimitPerSecond"]),
+        ("webhook", {"rateLimitPerSecond": 2_000_000}, [f"{PREFIX}.rateLimitPerSecond"]),
+        ("webhook", {"rateLimitPerSecond": 1, "rateLimitBurst": 0}, [f"{PREFIX}.rateLimitBurst"]),
+        ("webhook", {"rateLimitPerSecond": 1, "rateLimitBurst": 2.5}, [f"{PREFIX}.rateLimitBurst"]),
+        ("webhook", {"rateLimitPerSecond": 1, "rateLimitBurst": "{{b}}"}, [f"{PREFIX}.rateLimitBurst"]),
+        ("webhook", {"rateLimitBurst": 5}, [f"{PREFIX}.rateLimitBurst"]),
+        ("webhook", {"rateLimitPerSecond": 0, "rateLimitBurst": 5}, [f"{PREFIX}.rateLimitPerSecond"]),
         ("manual", {"x": 1}, [f"{PREFIX}.x"]),
         ("set", {}, [f"{PREFIX}.fields"]),
         ("set", {"fields": [1]}, [f"{PREFIX}.fields"]),

@@ -30,6 +30,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -177,11 +178,42 @@ Conditions = Annotated[list[Condition], Field(min_length=1)]
 # ---- one model per connector ------------------------------------------------------------------------------------
 
 
+MAX_RATE_LIMIT: Final = 1_000_000
+"""Upper bound of a webhook trigger's `rateLimitPerSecond` and `rateLimitBurst` (a typo guard, not a policy)."""
+
+
 class WebhookParameters(Parameters):
     secret: str | None = Field(default=None, min_length=1, max_length=1024)
     methods: Annotated[list[HttpMethod], Field(min_length=1), AfterValidator(_unique)] = ["POST", "GET"]
     response_timeout_seconds: float = Field(default=30, ge=1, le=30)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024)
+    # This trigger's own rate limit, over the gateway's global one; strict, so the JSON number the gateway folds
+    # from the log is the number validated here (no "5" or true standing in for one).
+    rate_limit_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_RATE_LIMIT,
+        strict=True,
+        allow_inf_nan=False,
+        description="deliveries per second, on average, accepted by each gateway instance (default: the "
+        "gateway's FLOWMATIC_WEBHOOK_RATE_LIMIT_PER_SECOND, off unless set)",
+    )
+    rate_limit_burst: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_RATE_LIMIT,
+        strict=True,
+        description="deliveries accepted at once before the rate applies (default: rateLimitPerSecond rounded up); "
+        "needs rateLimitPerSecond",
+    )
+
+    @field_validator("rate_limit_burst")
+    @classmethod
+    def _burst_needs_a_rate(cls, burst: int | None, info: ValidationInfo) -> int | None:
+        # Only when the rate is absent: a rate that failed its own check is already reported under its own name.
+        if burst is not None and "rate_limit_per_second" in info.data and info.data["rate_limit_per_second"] is None:
+            raise ValueError("rateLimitBurst needs rateLimitPerSecond")
+        return burst
 
 
 class ManualParameters(Parameters):
@@ -422,6 +454,7 @@ def _message(text: str) -> str:
 __all__ = [
     "CONNECTORS",
     "MAIN",
+    "MAX_RATE_LIMIT",
     "NO_OUTPUT",
     "TRIGGER_TYPES",
     "UNARY_OPERATORS",

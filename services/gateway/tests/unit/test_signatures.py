@@ -11,7 +11,7 @@ import pytest
 from flowmatic_contracts.envelope import SYSTEM, Envelope, new_envelope
 from flowmatic_contracts.events import WorkflowCreated, WorkflowUpdated
 from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
-from flowmatic_gateway.domain.rate_limit import TokenBuckets, retry_after_header
+from flowmatic_gateway.domain.rate_limit import RateLimit, TokenBuckets, retry_after_header
 from flowmatic_gateway.domain.routing import RoutingTable
 from flowmatic_gateway.domain.signatures import (
     sign,
@@ -162,7 +162,7 @@ def test_rotation_keeps_the_replaced_secret_until_its_expiry() -> None:
 
 
 def test_token_buckets() -> None:
-    buckets = TokenBuckets(rate=2, burst=3)
+    buckets = TokenBuckets(RateLimit(per_second=2, burst=3))
     assert [buckets.take("a", 0.0) for _ in range(3)] == [None, None, None]
     wait = buckets.take("a", 0.0)
     assert wait == pytest.approx(0.5)
@@ -174,4 +174,48 @@ def test_token_buckets() -> None:
     assert buckets.take("a", 100.0) is not None
     assert retry_after_header(0.01) == "1" and retry_after_header(1.2) == "2"
     with pytest.raises(ValueError, match="rate > 0"):
-        TokenBuckets(rate=0, burst=1)
+        RateLimit(per_second=0, burst=1)
+    with pytest.raises(ValueError, match="burst >= 1"):
+        RateLimit(per_second=1, burst=0.5)
+
+
+def test_a_trigger_limit_applies_over_the_default_and_a_changed_limit_rebuilds_the_bucket() -> None:
+    unlimited = TokenBuckets()
+    assert all(unlimited.take("a", 0.0) is None for _ in range(100)) and len(unlimited) == 0
+    own = RateLimit.of_trigger(0.5, None)
+    assert own == RateLimit(0.5, 1)  # the burst defaults to the rate rounded up
+    assert RateLimit.of_trigger(2.5, None).burst == 3 and RateLimit.of_trigger(2.5, 7).burst == 7
+    assert unlimited.take("a", 0.0, own) is None
+    assert unlimited.take("a", 0.0, own) == pytest.approx(2.0)
+    buckets = TokenBuckets(RateLimit(100, 100))
+    assert buckets.take("a", 0.0, own) is None and buckets.take("a", 0.0, own) is not None  # the trigger's wins
+    assert buckets.take("b", 0.0) is None and buckets.take("b", 0.0) is None  # others keep the default
+    raised = RateLimit(10, 10)
+    assert [buckets.take("a", 0.0, raised) for _ in range(10)] == [None] * 10  # new limit, new full bucket
+    assert buckets.take("a", 0.0, raised) is not None
+    assert buckets.take("a", 0.0, None) is None  # back to the default: a fresh bucket of 100
+
+
+def test_the_routing_table_carries_the_trigger_rate_limit() -> None:
+    def created(parameters: dict[str, object]) -> Envelope:
+        spec = WorkflowSpec.model_validate(
+            {"name": "w", "nodes": [{"id": "t", "type": "webhook", "parameters": parameters}]}
+        )
+        binding = WebhookBinding(webhook_id="wh_1", trigger_id="t", methods=["POST"], has_secret=False)
+        return new_envelope(WorkflowCreated(spec=spec, webhooks=[binding]), aggregate_id="wf_1", actor=SYSTEM)
+
+    def limit_of(parameters: dict[str, object]) -> RateLimit | None:
+        table = RoutingTable()
+        table.apply(created(parameters))
+        route = table.lookup("wh_1")
+        assert route is not None
+        return route.rate_limit
+
+    assert limit_of({}) is None
+    assert limit_of({"rateLimitPerSecond": 0.5}) == RateLimit(0.5, 1)
+    assert limit_of({"rateLimitPerSecond": 4, "rateLimitBurst": 9}) == RateLimit(4, 9)
+    unsaveable_rates: list[object] = ["5", 0, True, -1]
+    for rate in unsaveable_rates:
+        unsaveable = {"rateLimitPerSecond": rate}
+        assert limit_of(unsaveable) is None  # never saved that way; read as unset rather than failing the fold
+    assert limit_of({"rateLimitPerSecond": 2, "rateLimitBurst": 0}) == RateLimit(2, 2)

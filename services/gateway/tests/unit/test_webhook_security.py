@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flowmatic_contracts.commands import CreateWorkflow
+from flowmatic_contracts.commands import CreateWorkflow, UpdateWorkflow
 from flowmatic_contracts.envelope import SYSTEM, Envelope, encode, new_envelope
 from flowmatic_contracts.events import WebhookRejected, WorkflowCreated, WorkflowUpdated
 from flowmatic_contracts.workflow import WebhookBinding, WorkflowSpec
@@ -226,6 +226,108 @@ async def test_the_rate_limit_answers_429_with_retry_after(
         deps.clock = lambda: NOW + 2
         assert (await client.post(URL, json={})).status_code == 200
     assert len(deliveries.sent) == 3
+
+
+async def test_a_trigger_rate_limit_applies_with_the_global_one_off(
+    anon: httpx.AsyncClient,
+    settings: Settings,
+    deps: GatewayDeps,
+    directory: InMemoryWebhookDirectory,
+    deliveries: InMemoryBus,
+    rejections: InMemoryRejectionLog,
+    problem: Problem,
+) -> None:
+    assert settings.webhook_rate_limit_per_second is None
+    directory.apply(hook(deps, None, trigger={"rateLimitPerSecond": 0.25, "rateLimitBurst": 2}))
+    assert [(await anon.post(URL, json={})).status_code for _ in range(2)] == [200, 200]
+    refused = await anon.post(URL, json={})
+    body = problem(refused, 429)
+    assert refused.headers["retry-after"] == "4" and body["detail"]
+    rejected = only_rejection(rejections)
+    assert rejected.reason == "rate_limited" and rejected.status == 429 and rejected.webhook_id == "wh_1"
+    deps.clock = lambda: NOW + 4
+    assert (await anon.post(URL, json={})).status_code == 200
+    assert len(deliveries.sent) == 3 and rejections.recorded == []
+
+
+async def test_a_trigger_rate_limit_overrides_the_global_one(
+    settings: Settings,
+    deps: GatewayDeps,
+    directory: InMemoryWebhookDirectory,
+    rejections: InMemoryRejectionLog,
+    problem: Problem,
+) -> None:
+    """Tighter or looser than the global limit, the trigger's own wins; other webhooks keep the global one."""
+    directory.apply(hook(deps, None, trigger={"rateLimitPerSecond": 0.5}))  # burst: 1, the rate rounded up
+    looser = WorkflowSpec.model_validate(
+        {"name": "w2", "nodes": [{"id": "t", "type": "webhook", "parameters": {"rateLimitPerSecond": 20}}]}
+    )
+    binding = WebhookBinding(webhook_id="wh_2", trigger_id="t", methods=["POST"], has_secret=False)
+    directory.apply(new_envelope(WorkflowCreated(spec=looser, webhooks=[binding]), aggregate_id="wf_2", actor=SYSTEM))
+    global_limit = {"webhook_rate_limit_per_second": 5.0, "webhook_rate_limit_burst": 5}
+    transport = httpx.ASGITransport(app=create_app(settings.model_copy(update=global_limit), deps))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        assert (await client.post(URL, json={})).status_code == 200
+        refused = await client.post(URL, json={})
+        problem(refused, 429)
+        assert refused.headers["retry-after"] == "2"
+        assert only_rejection(rejections).reason == "rate_limited"
+        looser_answers = [(await client.post("/api/webhooks/wh_2", json={})).status_code for _ in range(21)]
+        assert looser_answers == [200] * 20 + [429]
+        assert rejections.recorded[-1].aggregate_id == "wh_2"
+
+
+async def test_a_put_raising_the_trigger_rate_limit_lifts_it_for_the_next_delivery(
+    anon: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    bus: InMemoryBus,
+    deps: GatewayDeps,
+    directory: InMemoryWebhookDirectory,
+    rejections: InMemoryRejectionLog,
+    problem: Problem,
+) -> None:
+    directory.apply(hook(deps, None, trigger={"rateLimitPerSecond": 0.01}))
+    assert (await anon.post(URL, json={})).status_code == 200
+    problem(await anon.post(URL, json={}), 429)
+    assert only_rejection(rejections).reason == "rate_limited"
+
+    accept_and_project = bus.on_send
+    assert accept_and_project is not None
+
+    def orchestrate(envelope: Envelope) -> None:
+        # Play the orchestrator all the way: the accepted update reaches the routing table as WorkflowUpdated.
+        command = envelope.payload_as(UpdateWorkflow)
+        directory.apply(hook(deps, None, version=2, trigger=command.spec.nodes[0].parameters))
+        accept_and_project(envelope)
+
+    bus.on_send = orchestrate
+    raised = {"name": "w", "nodes": [{"id": "trigger", "type": "webhook", "parameters": {"rateLimitPerSecond": 3}}]}
+    saved = await api.put("/api/v1/workflows/wf_1", json=raised, headers={"If-Match": '"1"'})
+    assert saved.status_code == 200, saved.text
+    # the same instant: no token would have come back under the old limit, the new one starts with a full bucket
+    assert [(await anon.post(URL, json={})).status_code for _ in range(4)] == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "path"),
+    [
+        ({"rateLimitPerSecond": 0}, "rateLimitPerSecond"),
+        ({"rateLimitPerSecond": "10"}, "rateLimitPerSecond"),
+        ({"rateLimitPerSecond": "{{ $input.rate }}"}, "rateLimitPerSecond"),
+        ({"rateLimitPerSecond": 1, "rateLimitBurst": 0}, "rateLimitBurst"),
+        ({"rateLimitPerSecond": 1, "rateLimitBurst": 1.5}, "rateLimitBurst"),
+        ({"rateLimitBurst": 3}, "rateLimitBurst"),
+    ],
+)
+async def test_a_bad_trigger_rate_limit_is_422_when_saved(
+    api: httpx.AsyncClient, bus: InMemoryBus, problem: Problem, parameters: dict[str, Any], path: str
+) -> None:
+    spec = {"name": "w", "nodes": [{"id": "trigger", "type": "webhook", "parameters": parameters}]}
+    created = problem(await api.post("/api/v1/workflows", json=spec), 422)
+    assert [e["path"] for e in created["errors"]] == [f"nodes[0].parameters.{path}"]
+    updated = problem(await api.put("/api/v1/workflows/wf_1", json=spec, headers={"If-Match": '"1"'}), 422)
+    assert updated["errors"] == created["errors"]
+    assert bus.sent == []
 
 
 async def test_no_rate_limit_by_default(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeGuard
 
 from flowmatic_contracts.envelope import Envelope
 from flowmatic_contracts.events import WorkflowCreated, WorkflowDeleted, WorkflowUpdated
 from flowmatic_contracts.workflow import WorkflowSpec
+from flowmatic_gateway.domain.rate_limit import RateLimit
 
 DEFAULT_METHODS = ("POST", "GET")
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -31,6 +35,8 @@ class WebhookRoute:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     response_timeout_seconds: float = DEFAULT_RESPONSE_TIMEOUT_SECONDS
     has_response_node: bool = False
+    # The trigger's own rate limit (`rateLimitPerSecond` / `rateLimitBurst`); None: the gateway's global one applies.
+    rate_limit: RateLimit | None = None
     # Rotation: the secret replaced by the latest change of this trigger's secret, still accepted until then.
     previous_secret: str | None = None
     previous_secret_expires_at: datetime | None = None
@@ -58,6 +64,10 @@ class WorkflowEntry:
 
 def _number(value: object, default: float) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class RoutingTable:
@@ -114,6 +124,7 @@ class RoutingTable:
                     max_body_bytes=int(limits[0]),
                     response_timeout_seconds=limits[1],
                     has_response_node=has_response,
+                    rate_limit=self._trigger_rate_limit(spec, binding.trigger_id),
                     spec=spec,
                 )
                 self._by_workflow.setdefault(workflow_id, set()).add(binding.webhook_id)
@@ -140,6 +151,19 @@ class RoutingTable:
         max_body = _number(parameters.get("maxBodyBytes"), DEFAULT_MAX_BODY_BYTES)
         timeout = min(_number(parameters.get("responseTimeoutSeconds"), DEFAULT_RESPONSE_TIMEOUT_SECONDS), 30.0)
         return max_body, timeout
+
+    @staticmethod
+    def _trigger_rate_limit(spec: WorkflowSpec, trigger_id: str) -> RateLimit | None:
+        """The trigger's own rate limit, if it sets one (validated when saved; anything else is read as unset)."""
+        node = spec.node(trigger_id)
+        parameters: Mapping[str, Any] = node.parameters if node is not None else {}
+        rate = parameters.get("rateLimitPerSecond")
+        if not _is_number(rate) or not 0 < rate < math.inf:
+            return None
+        burst = parameters.get("rateLimitBurst")
+        return RateLimit.of_trigger(
+            rate, burst if isinstance(burst, int) and not isinstance(burst, bool) and burst >= 1 else None
+        )
 
     def _drop_workflow(self, workflow_id: str) -> None:
         for webhook_id in self._by_workflow.pop(workflow_id, set()):

@@ -14,7 +14,7 @@ from fastapi import Request
 from flowmatic_contracts import ids
 from flowmatic_contracts.envelope import Actor, new_envelope
 from flowmatic_contracts.events import WebhookRejected
-from flowmatic_gateway.domain.rate_limit import TokenBuckets, retry_after_header
+from flowmatic_gateway.domain.rate_limit import RateLimit, TokenBuckets, retry_after_header
 from flowmatic_gateway.domain.routing import WebhookRoute
 from flowmatic_gateway.domain.signatures import verify_delivery
 from flowmatic_gateway.domain.webhook_payload import WebhookBodyError, build_payload
@@ -44,12 +44,13 @@ class AdmittedDelivery:
     payload: dict[str, Any]
 
 
-def rate_limits_from(settings: Settings) -> TokenBuckets | None:
-    """The per-webhook token buckets the settings ask for, or None when webhooks are not rate-limited."""
+def rate_limits_from(settings: Settings) -> TokenBuckets:
+    """The per-webhook token buckets, under the global limit the settings ask for (None: off unless a trigger
+    sets its own)."""
     rate = settings.webhook_rate_limit_per_second
     if rate is None:
-        return None
-    return TokenBuckets(rate, settings.webhook_rate_limit_burst or max(1.0, rate))
+        return TokenBuckets()
+    return TokenBuckets(RateLimit(rate, settings.webhook_rate_limit_burst or max(1.0, rate)))
 
 
 def now_of(deps: GatewayDeps) -> datetime:
@@ -78,7 +79,8 @@ async def _checked(
         allow = {"Allow": ", ".join(route.methods)}
         raise DeliveryRefusedError(405, "method_not_allowed", "this webhook does not accept this method", allow)
     if limits is not None:
-        wait = limits.take(route.webhook_id, deps.clock())
+        # The trigger's own limit when it sets one, else the global default, else none (see TokenBuckets).
+        wait = limits.take(route.webhook_id, deps.clock(), route.rate_limit)
         if wait is not None:
             retry_after = {"Retry-After": retry_after_header(wait)}
             raise DeliveryRefusedError(429, "rate_limited", "too many deliveries to this webhook", retry_after)
