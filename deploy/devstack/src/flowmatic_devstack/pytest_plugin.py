@@ -50,7 +50,7 @@ from flowmatic_devstack.harness import (
     running_postgres,
     start_stack,
 )
-from flowmatic_devstack.topic_setup import ensure_topics
+from flowmatic_devstack.topic_setup import delete_topics, ensure_topics
 
 TEST_PARTITIONS = 2
 
@@ -88,11 +88,13 @@ async def fresh_database(database_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str) -> Topics:
-    """Every platform topic under a prefix unique to this test, so tests never see each other's messages."""
+async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
+    """Every platform topic under a prefix unique to this test, so tests never see each other's messages;
+    deleted afterwards, so a long session does not pile partitions up on one broker."""
     fresh = Topics(prefix=f"t{os.urandom(5).hex()}.")
     await ensure_topics(kafka_bootstrap, fresh, TEST_PARTITIONS)
-    return fresh
+    yield fresh
+    await delete_topics(kafka_bootstrap, fresh)
 
 
 class StackFactory(Protocol):
@@ -130,6 +132,7 @@ async def stack_factory(kafka_bootstrap: str, database_url: str, tmp_path: Path)
         died += stack.unexpected_exits()
         await stack.stop()
         await drop_database(database_url, stack.database_url)
+        await delete_topics(kafka_bootstrap, stack.topics)
     if died:
         pytest.fail("a service died during the test:\n" + "\n".join(died), pytrace=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -14,7 +15,7 @@ from flowmatic_contracts.topics import Topics, topic_layouts
 from flowmatic_devstack.errors import DevstackError
 from flowmatic_devstack.ports import free_port
 from flowmatic_devstack.pytest_plugin import TEST_PARTITIONS
-from flowmatic_devstack.topic_setup import ensure_topics
+from flowmatic_devstack.topic_setup import delete_topics, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +125,21 @@ async def test_an_unreachable_broker_is_a_one_line_error() -> None:
 
     assert str(raised.value).startswith("cannot create topics on the broker at 127.0.0.1:")
     assert "\n" not in str(raised.value)
+
+
+async def test_a_test_topic_set_is_deleted_afterwards(kafka_bootstrap: str) -> None:
+    """What the `topics` and stack fixtures do at teardown, so a long session does not exhaust the broker."""
+    fresh = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    names = {layout.name for layout in topic_layouts(fresh, 1)}
+    await ensure_topics(kafka_bootstrap, fresh, TEST_PARTITIONS)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        assert names <= set(await admin.list_topics())
+        await delete_topics(kafka_bootstrap, fresh)
+        deadline = asyncio.get_running_loop().time() + 15
+        while names & set(await admin.list_topics()):
+            assert asyncio.get_running_loop().time() < deadline, "topics still listed after deletion"
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
