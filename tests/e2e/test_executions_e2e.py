@@ -256,3 +256,21 @@ async def test_execution_list_filters_and_pages(shared_stack: RunningStack) -> N
         assert seen == sorted(ids, reverse=True)  # newest first, each once
         for bad in ({"status": "DONE"}, {"since": "yesterday"}, {"limit": "many"}, {"cursor": "!!"}):
             assert (await api.get("/api/v1/executions", params=bad)).status_code == 400, bad
+
+
+async def test_a_trigger_rate_limit_answers_429_with_retry_after(shared_stack: RunningStack) -> None:
+    async with api_client(shared_stack) as api:
+        limited = await create(
+            api,
+            [{"id": "trigger", "type": "webhook", "parameters": {"rateLimitPerSecond": 0.2, "rateLimitBurst": 1}}],
+            [],
+        )
+        first = await api.post(hook_path(limited), json={"n": 1})
+        assert first.status_code == 200, first.text
+        second = await api.post(hook_path(limited), json={"n": 2})
+        assert second.status_code == 429, second.text
+        assert second.headers["content-type"].startswith("application/problem+json")
+        assert int(second.headers["retry-after"]) >= 1
+        await wait_finished(api, first.json()["executionId"])
+        listed = (await api.get("/api/v1/executions", params={"workflowId": limited["id"]})).json()["data"]
+        assert [e["id"] for e in listed] == [first.json()["executionId"]]  # the refused one started nothing
