@@ -47,6 +47,7 @@ async def open_worker(settings: Settings, stack: AsyncExitStack, resolver: Resol
         transactional_id=settings.transactional_id,
         enable_idempotence=True,
         acks="all",
+        retry_backoff_ms=settings.retry_backoff_ms,
     )
     await producer.start()
     stack.push_async_callback(producer.stop)

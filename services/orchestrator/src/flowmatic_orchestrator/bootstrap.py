@@ -59,6 +59,7 @@ async def build(settings: Settings, stack: AsyncExitStack) -> Orchestrator:
         enable_idempotence=True,
         acks="all",
         linger_ms=settings.linger_ms,
+        retry_backoff_ms=settings.retry_backoff_ms,
     )
     await producer.start()
     stack.push_async_callback(producer.stop)

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     max_batch_records: int = Field(default=500, ge=1, validation_alias="FLOWMATIC_ORCHESTRATOR_BATCH_SIZE")
     poll_timeout_ms: int = Field(default=100, ge=1, validation_alias="FLOWMATIC_ORCHESTRATOR_POLL_TIMEOUT_MS")
     linger_ms: int = Field(default=5, ge=0, validation_alias="FLOWMATIC_ORCHESTRATOR_LINGER_MS")
+    # The transactional producer's wait before retrying a retriable error. Kafka 4.1 was seen answering about 1
+    # in 100 TxnOffsetCommit requests with COORDINATOR_NOT_AVAILABLE; aiokafka's 100 ms default then landed
+    # whole on that batch, and on the synchronous webhook's p99 (benchmarks/sync_webhook_latency.py).
+    retry_backoff_ms: int = Field(default=20, ge=1, validation_alias="FLOWMATIC_ORCHESTRATOR_RETRY_BACKOFF_MS")
 
     @property
     def topics(self) -> Topics:

@@ -33,8 +33,10 @@ def test_settings_come_from_the_documented_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("FLOWMATIC_TOPIC_PREFIX", "acme.")
     monkeypatch.setenv("FLOWMATIC_INSTANCE_ID", "3")
     monkeypatch.setenv("FLOWMATIC_ORCHESTRATOR_PORT", "9999")
+    monkeypatch.setenv("FLOWMATIC_ORCHESTRATOR_RETRY_BACKOFF_MS", "35")
     settings = Settings()
     assert settings.kafka_bootstrap_servers == "broker:1234" and settings.port == 9999
+    assert settings.retry_backoff_ms == 35
     assert settings.host == "127.0.0.1"
     assert settings.topics.commands == "acme.commands"
     assert settings.group_id == "acme.orchestrator"
