@@ -80,7 +80,14 @@ async def test_topics_have_their_partitions_and_retention(kafka_bootstrap: str, 
     await admin.start()
     try:
         names = [layout.name for layout in topic_layouts(topics, TEST_PARTITIONS)]
-        described = await admin.describe_topics(names)
+        # A broker may describe a just-created topic before all its partitions have leaders: ask until settled.
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            described = await admin.describe_topics(names)
+            settled = all(t["error_code"] == 0 and len(t["partitions"]) == TEST_PARTITIONS for t in described)
+            if settled or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
         responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
     finally:
         await admin.close()
