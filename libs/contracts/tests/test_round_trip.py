@@ -56,7 +56,7 @@ EXAMPLES: dict[str, Payload] = {
     "WorkflowUpdated": events.WorkflowUpdated(spec=SPEC, webhooks=[HOOK]),
     "WorkflowDeleted": events.WorkflowDeleted(webhook_ids=["wh_1"]),
     "CommandAccepted": events.CommandAccepted(
-        command_id="m", command_type="CreateWorkflow", aggregate_id="wf", version=1
+        command_id="m", command_type="StartExecution", aggregate_id="ex", version=1, mode="replay"
     ),
     "CommandRejected": events.CommandRejected(
         command_id="m",
@@ -150,3 +150,10 @@ def test_payload_as_checks_the_type() -> None:
     assert envelope.payload_as(events.StepSkipped).node_id == "n"
     with pytest.raises(TypeError):
         envelope.payload_as(events.StepFailed)
+
+
+def test_an_outcome_written_before_mode_existed_decodes_without_one() -> None:
+    envelope = new_envelope(EXAMPLES["CommandAccepted"], aggregate_id="ex", actor=Actor(kind="system", id="s"))
+    raw = encode(envelope)
+    assert b',"mode":"replay"' in raw
+    assert decode(raw.replace(b',"mode":"replay"', b"")).payload_as(events.CommandAccepted).mode is None

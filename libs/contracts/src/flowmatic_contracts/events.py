@@ -45,17 +45,22 @@ class FieldError(WireModel):
 
 @message("CommandAccepted", "event")
 class CommandAccepted(Payload):
-    """The orchestrator applied a command; `version` is the aggregate's sequence after it."""
+    """The orchestrator applied a command; `version` is the aggregate's sequence after it.
+
+    `mode`: for StartExecution, the command's mode (manual | replay); None for other commands and older events."""
 
     command_id: str
     command_type: str
     aggregate_id: str
     version: int
+    mode: str | None = None
 
 
 @message("CommandRejected", "event")
 class CommandRejected(Payload):
-    """The orchestrator refused a command; `status` is the HTTP status the gateway answers with."""
+    """The orchestrator refused a command; `status` is the HTTP status the gateway answers with.
+
+    `mode`: for StartExecution, the command's mode (manual | replay); None for other commands and older events."""
 
     command_id: str
     command_type: str
@@ -64,6 +69,7 @@ class CommandRejected(Payload):
     title: str
     detail: str
     errors: list[FieldError] = Field(default_factory=list)
+    mode: str | None = None
 
 
 # ---- webhook deliveries ----------------------------------------------------------------------------------------

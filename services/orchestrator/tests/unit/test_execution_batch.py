@@ -183,9 +183,33 @@ def test_start_execution_is_accepted_with_the_sequence_then_rejected_with_409() 
     accepted, rejected = (decode(o.value).payload for o in outcomes if o.value is not None)
     assert isinstance(accepted, CommandAccepted) and accepted.version == 3 and accepted.command_id == first.id
     assert isinstance(rejected, CommandRejected) and rejected.status == 409
+    assert accepted.mode == "replay" and rejected.mode == "replay"
     started = events(result)[0].payload.model_dump()
     assert started["mode"] == "replay" and started["replay_of"] == "ex_0"
     assert sum(e.type == "ExecutionStarted" for e in events(result)) == 1
+
+
+def test_start_outcomes_carry_the_command_mode_not_the_existing_execution_mode() -> None:
+    """The audit log names a refused replay by the outcome's mode: a replay refused because a manual execution
+    holds its id is still a replay, and vice versa."""
+    store = InMemoryExecutions()
+    manual = spec([{"id": "go", "type": "manual"}, {"id": "a", "type": "noop"}], [{"from": "go", "to": "a"}])
+    start = StartExecution(workflow_id="wf_1", workflow_version=1, spec=manual, trigger_id="go", input=[1])
+    replay = start.model_copy(update={"mode": "replay", "replay_of": "ex_0"})
+    result = run(
+        store,
+        at(TOPICS.commands, envelope(start, actor=API, correlation="cor_a"), 0),
+        at(TOPICS.commands, envelope(replay, actor=API, correlation="cor_b"), 1),
+        at(TOPICS.commands, envelope(replay, "ex_2", actor=API, correlation="cor_c"), 2),
+        at(TOPICS.commands, envelope(start, "ex_2", actor=API, correlation="cor_d"), 3),
+    )
+    outcomes = [decode(r.value).payload for r in result.records if r.topic == TOPICS.outcomes and r.value]
+    assert [(type(o).__name__, o.model_dump()["mode"]) for o in outcomes] == [
+        ("CommandAccepted", "manual"),
+        ("CommandRejected", "replay"),
+        ("CommandAccepted", "replay"),
+        ("CommandRejected", "manual"),
+    ]
 
 
 # ---- step results ----------------------------------------------------------------------------------------------

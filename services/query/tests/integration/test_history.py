@@ -176,6 +176,61 @@ async def test_audit_records_commands_and_deliveries_and_marks_replays_in_either
         assert pages == [e["aggregateId"] for e in everything["data"]]
 
 
+async def test_a_start_outcome_is_audited_by_its_command_mode_whatever_execution_holds_its_id(
+    harness: Harness, writer: EventWriter
+) -> None:
+    def start_outcome(execution_id: str, mode: str, seconds: int, *, rejected: bool) -> Envelope:
+        payload: CommandAccepted | CommandRejected
+        if rejected:
+            detail = f"execution {execution_id} already exists"
+            payload = CommandRejected(
+                command_id=f"msg_{seconds}",
+                command_type="StartExecution",
+                aggregate_id=execution_id,
+                status=409,
+                title="Conflict",
+                detail=detail,
+                mode=mode,
+            )
+        else:
+            payload = CommandAccepted(
+                command_id=f"msg_{seconds}",
+                command_type="StartExecution",
+                aggregate_id=execution_id,
+                version=1,
+                mode=mode,
+            )
+        return new_envelope(
+            payload, aggregate_id=execution_id, actor=ADMIN, occurred_at=T0 + timedelta(seconds=seconds)
+        )
+
+    manual = ExecutionHistory("wf_1", execution_id="ex_manual")
+    replay = ExecutionHistory("wf_1", execution_id="ex_replay")
+    # One execution's start is projected before its outcomes, the other's after: neither may rename them.
+    await writer.write(manual.started({}), topic=writer.topics.execution_events)
+    await writer.write(
+        start_outcome("ex_manual", "manual", 1, rejected=False),
+        start_outcome("ex_manual", "replay", 2, rejected=True),
+        start_outcome("ex_replay", "replay", 3, rejected=False),
+        start_outcome("ex_replay", "manual", 4, rejected=True),
+        topic=writer.topics.outcomes,
+    )
+    await harness.start()
+    await harness.synced()
+    await writer.write(replay.started({}, mode="replay", replay_of="ex_manual"), topic=writer.topics.execution_events)
+    await harness.synced()
+    async with harness.client() as client:
+        data = (await client.get("/api/v1/audit")).json()["data"]
+        assert [(e["action"], e["aggregateId"], e["outcome"]) for e in data] == [
+            ("execution.start", "ex_replay", "rejected"),
+            ("execution.replay", "ex_replay", "accepted"),
+            ("execution.replay", "ex_manual", "rejected"),
+            ("execution.start", "ex_manual", "accepted"),
+        ]
+        replays = await client.get("/api/v1/audit", params={"action": "execution.replay", "outcome": "rejected"})
+        assert [e["aggregateId"] for e in replays.json()["data"]] == ["ex_manual"]
+
+
 async def test_verify_walks_the_chains_in_the_log_and_names_the_first_break(
     harness: Harness, writer: EventWriter
 ) -> None:

@@ -40,7 +40,11 @@ def _accepted(command_type: str, aggregate_id: str = "wf_1") -> CommandAccepted:
 def test_accepted_commands_map_to_actions(command_type: str, action: str) -> None:
     envelope = new_envelope(_accepted(command_type), aggregate_id="wf_1", actor=ADMIN, occurred_at=T0)
     entry = audit_entry(envelope)
-    assert entry == AuditEntry(envelope.id, T0, {"kind": "apiKey", "id": "admin"}, action, "wf_1", "accepted")
+    # an outcome without a mode (written before outcomes carried it) waits for its execution's start to say
+    may_be_replay = command_type == "StartExecution"
+    assert entry == AuditEntry(
+        envelope.id, T0, {"kind": "apiKey", "id": "admin"}, action, "wf_1", "accepted", None, may_be_replay
+    )
     assert render_audit_entry(entry) == {
         "occurredAt": "2026-02-08T12:00:00.000Z",
         "actor": {"kind": "apiKey", "id": "admin"},
@@ -48,6 +52,36 @@ def test_accepted_commands_map_to_actions(command_type: str, action: str) -> Non
         "aggregateId": "wf_1",
         "outcome": "accepted",
     }
+
+
+@pytest.mark.parametrize(("mode", "action"), [("manual", "execution.start"), ("replay", "execution.replay")])
+def test_a_start_outcome_with_a_mode_is_named_by_it_accepted_or_rejected(mode: str, action: str) -> None:
+    accepted = _accepted("StartExecution", "ex_1").model_copy(update={"mode": mode})
+    rejected = CommandRejected(
+        command_id="msg_c",
+        command_type="StartExecution",
+        aggregate_id="ex_1",
+        status=409,
+        title="Conflict",
+        detail="execution ex_1 already exists",
+        mode=mode,
+    )
+    entries = [
+        audit_entry(new_envelope(p, aggregate_id="ex_1", actor=ADMIN, occurred_at=T0)) for p in (accepted, rejected)
+    ]
+    assert [(e.action, e.outcome, e.may_be_replay) for e in entries if e is not None] == [
+        (action, "accepted", False),
+        (action, "rejected", False),
+    ]
+    assert entries[1] is not None and entries[1].reason == "409 Conflict: execution ex_1 already exists"
+
+
+def test_a_rejected_start_without_a_mode_stays_a_start() -> None:
+    rejected = CommandRejected(
+        command_id="msg_c", command_type="StartExecution", aggregate_id="ex_1", status=409, title="Conflict", detail="x"
+    )
+    entry = audit_entry(new_envelope(rejected, aggregate_id="ex_1", actor=ADMIN, occurred_at=T0))
+    assert entry is not None and (entry.action, entry.may_be_replay) == ("execution.start", False)
 
 
 def test_a_rejected_command_carries_its_reason() -> None:

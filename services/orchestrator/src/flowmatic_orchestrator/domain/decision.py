@@ -49,10 +49,17 @@ def caused_by(command: Envelope, payload: Payload, context: DecisionContext, *, 
     )
 
 
-def accept(command: Envelope, events: list[Envelope], version: int, context: DecisionContext) -> Decision:
-    """Accept a command: the events, and a `CommandAccepted` carrying the aggregate's version after them."""
+def accept(
+    command: Envelope, events: list[Envelope], version: int, context: DecisionContext, mode: str | None = None
+) -> Decision:
+    """Accept a command: the events, and a `CommandAccepted` carrying the aggregate's version after them
+    (and, for StartExecution, the command's `mode`)."""
     outcome = CommandAccepted(
-        command_id=command.id, command_type=command.type, aggregate_id=command.aggregate_id, version=version
+        command_id=command.id,
+        command_type=command.type,
+        aggregate_id=command.aggregate_id,
+        version=version,
+        mode=mode,
     )
     return Decision(outcome=caused_by(command, outcome, context), events=tuple(events))
 
@@ -64,8 +71,10 @@ def reject(
     detail: str,
     context: DecisionContext,
     errors: list[FieldError] | None = None,
+    mode: str | None = None,
 ) -> Decision:
-    """Refuse a command: no events, a `CommandRejected` whose status the gateway answers with."""
+    """Refuse a command: no events, a `CommandRejected` whose status the gateway answers with (and, for
+    StartExecution, the command's `mode`, so the audit log can tell a refused replay from a refused start)."""
     outcome = CommandRejected(
         command_id=command.id,
         command_type=command.type,
@@ -74,5 +83,6 @@ def reject(
         title=title,
         detail=detail,
         errors=errors or [],
+        mode=mode,
     )
     return Decision(outcome=caused_by(command, outcome, context))

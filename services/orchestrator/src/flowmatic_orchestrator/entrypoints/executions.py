@@ -16,7 +16,6 @@ from typing import Protocol
 from flowmatic_contracts.commands import StartExecution
 from flowmatic_contracts.envelope import Actor, Envelope, Payload, encode, new_envelope
 from flowmatic_contracts.events import (
-    CommandAccepted,
     ExecutionError,
     ExecutionFailed,
     ExecutionStarted,
@@ -29,8 +28,7 @@ from flowmatic_contracts.topics import Topics
 from flowmatic_orchestrator.adapters.execution_snapshots import RunningExecution, encode_execution
 from flowmatic_orchestrator.domain import DecisionContext
 from flowmatic_orchestrator.domain.chain import link
-from flowmatic_orchestrator.domain.decision import Decision as CommandDecision
-from flowmatic_orchestrator.domain.decision import caused_by, reject
+from flowmatic_orchestrator.domain.decision import accept, reject
 from flowmatic_orchestrator.domain.execution import (
     Decision,
     ExecutionState,
@@ -116,9 +114,8 @@ class ExecutionChanges:
         Returns the outcome for the command's correlation id."""
         context = self._context()
         if self.exists(partition, envelope.aggregate_id):
-            return reject(
-                envelope, 409, "Conflict", f"execution {envelope.aggregate_id} already exists", context
-            ).outcome
+            detail = f"execution {envelope.aggregate_id} already exists"
+            return reject(envelope, 409, "Conflict", detail, context, mode=command.mode).outcome
         started = ExecutionStarted(
             workflow_id=command.workflow_id,
             workflow_version=command.workflow_version,
@@ -131,14 +128,9 @@ class ExecutionChanges:
         )
         execution = self._start(partition, envelope, started)
         if execution is None:
-            return reject(envelope, 500, "Internal Server Error", "the execution could not be started", context).outcome
-        accepted = CommandAccepted(
-            command_id=envelope.id,
-            command_type=envelope.type,
-            aggregate_id=envelope.aggregate_id,
-            version=execution.state.sequence,
-        )
-        return CommandDecision(outcome=caused_by(envelope, accepted, context)).outcome
+            detail = "the execution could not be started"
+            return reject(envelope, 500, "Internal Server Error", detail, context, mode=command.mode).outcome
+        return accept(envelope, [], execution.state.sequence, context, mode=command.mode).outcome
 
     def step_result(self, partition: int, envelope: Envelope, result: StepSucceeded | StepFailed) -> None:
         """An executor's report on one attempt; stale and repeated reports change nothing (the domain says)."""

@@ -11,7 +11,7 @@ The order is newest first by (occurredAt, event id): both are in the log, so a r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,9 @@ class AuditEntry:
     aggregate_id: str
     outcome: str
     reason: str | None = None
+    # An accepted StartExecution outcome written before outcomes carried the command's mode: its action is
+    # `execution.start` until its execution's ExecutionStarted says it was a replay.
+    may_be_replay: bool = False
 
 
 def command_action(command_type: str) -> str:
@@ -59,12 +62,20 @@ def command_action(command_type: str) -> str:
     return ACTIONS_BY_COMMAND.get(command_type, command_type)
 
 
+def outcome_action(outcome: CommandAccepted | CommandRejected) -> str:
+    """The action of a command outcome: a StartExecution whose mode is replay is `execution.replay`."""
+    action = command_action(outcome.command_type)
+    return EXECUTION_REPLAY if action == EXECUTION_START and outcome.mode == "replay" else action
+
+
 def audit_entry(envelope: Envelope) -> AuditEntry | None:
     """The audit entry an envelope makes, or None when it is not a command outcome or a webhook delivery.
 
-    A StartExecution outcome does not say whether it was a replay: its action starts as `execution.start` and
-    becomes `execution.replay` once the execution's `ExecutionStarted` (mode replay) is projected, in whichever
-    order the two arrive (see `adapters/audit_projection.py`)."""
+    A StartExecution outcome says whether it was a replay by its `mode`, accepted or rejected. One written before
+    outcomes carried the mode (None) is `execution.start`; when it was accepted, it `may_be_replay`, and becomes
+    `execution.replay` once its execution's `ExecutionStarted` (mode replay) is projected, in whichever order the
+    two arrive (see `adapters/audit_projection.py`). A rejected one without a mode stays `execution.start`: the
+    execution holding its id says nothing about the refused command."""
     payload = envelope.payload
     actor: dict[str, Any] = envelope.actor.model_dump(mode="json", by_alias=True)
 
@@ -72,10 +83,13 @@ def audit_entry(envelope: Envelope) -> AuditEntry | None:
         return AuditEntry(envelope.id, envelope.occurred_at, actor, action, aggregate_id, outcome, reason)
 
     if isinstance(payload, CommandAccepted):
-        return entry(command_action(payload.command_type), payload.aggregate_id, "accepted")
+        accepted = entry(outcome_action(payload), payload.aggregate_id, "accepted")
+        if accepted.action == EXECUTION_START and payload.mode is None:
+            return replace(accepted, may_be_replay=True)
+        return accepted
     if isinstance(payload, CommandRejected):
         reason = f"{payload.status} {payload.title}: {payload.detail}"
-        return entry(command_action(payload.command_type), payload.aggregate_id, "rejected", reason)
+        return entry(outcome_action(payload), payload.aggregate_id, "rejected", reason)
     if isinstance(payload, WebhookReceived):
         return entry(WEBHOOK_DELIVER, envelope.aggregate_id, "accepted")
     if envelope.type == WEBHOOK_REJECTED:
