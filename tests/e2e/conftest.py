@@ -14,5 +14,4 @@ def echo() -> Iterator[EchoServer]:
     """A local HTTP server for http_request nodes (the stacks allow private networks in tests)."""
     server = EchoServer()
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.close()

@@ -80,5 +80,9 @@ class EchoServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
     def calls(self, path: str) -> int:
         return sum(r["path"] == path for r in self.requests)

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,6 +17,7 @@ from flowmatic_contracts.envelope import Actor, Envelope, decode, encode, new_en
 from flowmatic_contracts.events import StepFailed, StepRequested, StepSucceeded
 from flowmatic_contracts.expressions import step_context
 from flowmatic_contracts.topics import Topics
+from flowmatic_devstack.testing import EchoServer
 from flowmatic_executor.bootstrap import open_worker
 from flowmatic_executor.entrypoints.worker import StepWorker
 from flowmatic_executor.settings import Settings
@@ -31,46 +28,12 @@ ACTOR = Actor(kind="webhook", id="wh_test")
 DEADLINE_SECONDS = 30
 
 
-@dataclass
-class Recorded:
-    """What the local HTTP server saw."""
-
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 @pytest.fixture
-def http_server() -> Iterator[tuple[str, Recorded]]:
-    """A plain threaded HTTP server on 127.0.0.1 that echoes JSON and records each request."""
-    recorded = Recorded()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            body = json.loads(self.rfile.read(length) or b"null")
-            with recorded.lock:
-                recorded.requests.append(
-                    {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
-                )
-            reply = json.dumps({"received": body, "path": self.path}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", recorded
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def http_server() -> Iterator[EchoServer]:
+    """A local HTTP server on 127.0.0.1 that echoes JSON and records each request."""
+    server = EchoServer()
+    yield server
+    server.close()
 
 
 async def eventually(condition: Callable[[], bool]) -> None:
@@ -190,9 +153,9 @@ async def committed_lag(kafka_bootstrap: str, settings: Settings) -> int:
 
 
 async def test_steps_run_once_and_results_commit_with_offsets(
-    kafka_bootstrap: str, topics: Topics, http_server: tuple[str, Recorded]
+    kafka_bootstrap: str, topics: Topics, http_server: EchoServer
 ) -> None:
-    base_url, recorded = http_server
+    base_url, recorded = http_server.url, http_server
     trigger = {"customer_id": "cust_123", "data": {"amount": 99.99}}
     requests = [
         step_request(
