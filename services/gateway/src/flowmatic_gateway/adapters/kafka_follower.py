@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from flowmatic_contracts.envelope import Envelope, decode
-from flowmatic_gateway.adapters.kafka_partitions import FETCH_MAX_WAIT_MS, all_partitions
+from flowmatic_gateway.adapters.kafka_partitions import all_partitions, committed_reader
 
 log = logging.getLogger(__name__)
 SYNC_GRACE_SECONDS = 1.0
@@ -58,15 +58,7 @@ class KafkaTopicFollower:
 
     async def start(self) -> None:
         """Start following; does not wait for the catch-up (see `catch_up`)."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            client_id=self._client_id,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
+        consumer = committed_reader(self._bootstrap, self._client_id, start="earliest")
         watermarks = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 
 async def all_partitions(consumer: Any, topic: str, timeout_seconds: float = 30.0) -> list[TopicPartition]:
@@ -28,3 +28,17 @@ async def all_partitions(consumer: Any, topic: str, timeout_seconds: float = 30.
 # earlier, only the stable offset moved), so it waits out fetch_max_wait_ms (default 500 ms). Waiters on outcomes
 # and on the routing table's sync feel that wait directly; a short one keeps writes answered in milliseconds.
 FETCH_MAX_WAIT_MS = 20
+
+
+def committed_reader(bootstrap_servers: str, client_id: str, start: str) -> Any:
+    """A consumer of committed records with no group, which assigns itself partitions; `start` is where a
+    partition with no position begins ("earliest" or "latest")."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset=start,
+        client_id=client_id,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+    )

@@ -14,10 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer
-
 from flowmatic_contracts.envelope import Envelope, decode
-from flowmatic_gateway.adapters.kafka_partitions import FETCH_MAX_WAIT_MS, all_partitions
+from flowmatic_gateway.adapters.kafka_partitions import all_partitions, committed_reader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,15 +45,7 @@ class KafkaTailWaiter(Generic[T]):
         return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="latest",
-            client_id=self._client_id,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
+        consumer = committed_reader(self._bootstrap, self._client_id, start="latest")
         await consumer.start()
         try:
             partitions = await all_partitions(consumer, self._topic)
